@@ -1,0 +1,365 @@
+"""Typed configuration for every scmis_core command.
+
+One dataclass tree (data, model, loss, train, eval) is loaded from a YAML file with
+``yaml.safe_load``, overridden with dotted ``key=value`` arguments (``train.batch_size=4``),
+validated once with errors that name the key, what was expected and what was found, and saved
+as YAML beside every run and inside every checkpoint (as a plain dict).
+
+Each field carries its documentation and its constraint in ``dataclasses.field(metadata=...)``:
+``help`` (one line), and optionally ``choices`` (allowed values) or ``range`` ((lo, hi),
+inclusive, ``None`` for an open end). ``python -m scmis_core.config`` prints every key with its
+default and help, and validates a file when given one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+def _f(default: Any, help: str, *, choices: Iterable[Any] | None = None,
+       range: tuple[float | None, float | None] | None = None) -> Any:
+    """Declare a config field with its help text and constraint."""
+    meta: dict[str, Any] = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if range is not None:
+        meta["range"] = range
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+DATA_SOURCES = ("rooms", "nyuv2", "nyuv2-mat", "sunrgbd", "cityscapes", "folder")
+
+
+@dataclass
+class DataConfig:
+    """Where the training / evaluation samples come from and how they are shaped."""
+
+    source: str = _f("rooms", "data source: rooms | nyuv2 | nyuv2-mat | sunrgbd | cityscapes"
+                     " | folder", choices=DATA_SOURCES)
+    root: str = _f("", "path of the data set (folder, or the .mat file for nyuv2-mat); "
+                   "unused for rooms")
+    train_split: str = _f("train", "split used for training")
+    test_split: str = _f("test", "split used for evaluation")
+    height: int = _f(64, "image height fed to the networks (pixels)", range=(8, 4096))
+    width: int = _f(64, "image width fed to the networks (pixels)", range=(8, 4096))
+    num_classes: int = _f(0, "semantic classes without void; 0 = take it from the source",
+                          range=(0, 1000))
+    rooms_train_size: int = _f(2000, "number of procedural rooms frames in the train split",
+                               range=(1, 10_000_000))
+    rooms_test_size: int = _f(200, "number of procedural rooms frames in the test split",
+                              range=(1, 10_000_000))
+    seed: int = _f(0, "seed of the procedural data set (rooms) and of data augmentation",
+                   range=(0, 2**31 - 1))
+    flip: bool = _f(True, "random horizontal flips during training")
+    random_crop: bool = _f(False, "random crop (after resizing the short side) during training")
+    max_depth_m: float = _f(10.0, "depth in metres that maps to the top of the network range",
+                            range=(0.1, 1000.0))
+    num_workers: int = _f(2, "data-loader worker processes (0 = load in the main process)",
+                          range=(0, 64))
+
+
+@dataclass
+class ModelConfig:
+    """Generator and discriminator architecture (DESIGN.md §1-2)."""
+
+    variant: str = _f("scmis", "generator/discriminator variant (DESIGN.md §2)",
+                      choices=("scmis", "scmis-rgb", "scmis-depth", "4dgen", "oasis",
+                               "rgbd-oasis"))
+    width: int = _f(16, "generator base channel width (paper / OASIS: 64)", range=(1, 1024))
+    num_scales: int = _f(5, "encoder / decoder scales; input sides must be divisible by "
+                         "2**num_scales", range=(1, 8))
+    z_dim: int = _f(64, "noise channels concatenated to the one-hot labels", range=(0, 1024))
+    spatial_noise: bool = _f(False, "per-pixel noise instead of one vector broadcast over HxW")
+    spade_hidden: int = _f(32, "hidden channels of the SPADE gamma/beta nets (OASIS: 128)",
+                           range=(1, 1024))
+    spectral_norm: bool = _f(True, "spectral normalisation on decoder convolutions")
+    disc: str = _f("pp", "discriminator head: upsample | unet | pp | rgbd-pp | oasis",
+                   choices=("upsample", "unet", "pp", "rgbd-pp", "oasis"))
+    disc_width: int = _f(64, "width of the first VGG-19 stage of the discriminator "
+                         "(64 = VGG-19 and ImageNet-loadable)", range=(1, 1024))
+    disc_head_width: int = _f(128, "channels of the discriminator head", range=(1, 2048))
+    vgg_weights: str = _f("", "local torchvision-format VGG-19 state_dict (.pth) to start the "
+                          "discriminator backbone from; empty = random init (never downloaded)")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights of eq. 9 and the perceptual-loss choice (DESIGN.md §1)."""
+
+    lambda_ap: float = _f(1.0, "weight of the (adaptive) perceptual loss, eq. 5",
+                          range=(0.0, None))
+    lambda_depth: float = _f(1.0, "weight of the L1 depth loss, eq. 6/9", range=(0.0, None))
+    lambda_mix: float = _f(10.0, "weight of the LabelMix regulariser, eq. 7/9",
+                           range=(0.0, None))
+    perceptual: str = _f("adaptive", "perceptual loss: none | adaptive | vgg-in | vgg-cs",
+                         choices=("none", "adaptive", "vgg-in", "vgg-cs"))
+    perceptual_weights: str = _f("", "local VGG-19 weights for vgg-in / vgg-cs (.pth)")
+    labelmix: bool = _f(True, "use the LabelMix regulariser for D")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging and checkpointing."""
+
+    steps: int = _f(2000, "generator steps to train", range=(1, None))
+    batch_size: int = _f(4, "images per step (per process under DDP)", range=(1, 4096))
+    lr_g: float = _f(1e-4, "Adam learning rate of G", range=(0.0, 1.0))
+    lr_d: float = _f(4e-4, "Adam learning rate of D", range=(0.0, 1.0))
+    beta1: float = _f(0.0, "Adam beta1", range=(0.0, 1.0))
+    beta2: float = _f(0.999, "Adam beta2", range=(0.0, 1.0))
+    ema_decay: float = _f(0.9999, "EMA decay of the G weights (0 disables EMA)",
+                          range=(0.0, 1.0))
+    seed: int = _f(0, "global seed", range=(0, 2**31 - 1))
+    device: str = _f("auto", "auto | cpu | cuda | cuda:N")
+    amp: str = _f("none", "autocast precision on CUDA: none | bf16 | fp16",
+                  choices=("none", "bf16", "fp16"))
+    channels_last: bool = _f(False, "channels_last memory format on CUDA")
+    compile: bool = _f(False, "torch.compile the networks")
+    out_dir: str = _f("runs", "folder that holds the run folders")
+    run_name: str = _f("", "run folder name; empty = <config name>-<timestamp>")
+    log_every: int = _f(10, "steps between metric log lines", range=(1, None))
+    sample_every: int = _f(200, "steps between sample grids", range=(1, None))
+    ckpt_every: int = _f(500, "steps between checkpoints", range=(1, None))
+    eval_every: int = _f(0, "steps between FID evaluations (0 = only at the end)",
+                         range=(0, None))
+    keep_last: int = _f(3, "checkpoints kept besides the best one", range=(1, 1000))
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation (FID, semantic consistency mIoU, depth errors)."""
+
+    num_images: int = _f(200, "generated images used for FID / depth errors",
+                         range=(2, 1_000_000))
+    batch_size: int = _f(8, "batch size of evaluation", range=(1, 4096))
+    segmenter: str = _f("", "segmentation checkpoint for the semantic-consistency mIoU")
+
+
+@dataclass
+class Config:
+    """The whole configuration tree."""
+
+    name: str = _f("default", "name of this configuration (used in run folder names)")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON/``torch.save`` safe)."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        """Check cross-field constraints; raise :class:`ConfigError` naming the keys."""
+        _validate_tree(self, "")
+        div = 2 ** self.model.num_scales
+        for key in ("height", "width"):
+            value = getattr(self.data, key)
+            if value % div:
+                raise ConfigError(
+                    f"data.{key}: expected a multiple of 2**model.num_scales = {div}, "
+                    f"found {value}")
+        if self.data.source != "rooms" and not self.data.root:
+            raise ConfigError(f"data.root: expected the path of the {self.data.source} data "
+                              "set, found an empty string")
+        dev = self.train.device
+        if not (dev in ("auto", "cpu", "cuda") or
+                (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, "
+                              f"found {dev!r}")
+        return self
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against a field type; ints are accepted for floats."""
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a bool (true/false), found {value!r}")
+        return value
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an int, found {value!r}")
+    if tp is str and value is None:
+        return ""
+    if not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r} "
+                          f"({type(value).__name__})")
+    return value
+
+
+def _validate_tree(node: Any, prefix: str) -> None:
+    hints = typing.get_type_hints(type(node))
+    for f in dataclasses.fields(node):
+        key = f"{prefix}{f.name}"
+        value = getattr(node, f.name)
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            _validate_tree(value, key + ".")
+            continue
+        value = _coerce(value, tp, key)
+        setattr(node, f.name, value)
+        choices = f.metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, "
+                              f"found {value!r}")
+        rng = f.metadata.get("range")
+        if rng is not None:
+            lo, hi = rng
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                lo_s = "-inf" if lo is None else lo
+                hi_s = "inf" if hi is None else hi
+                raise ConfigError(f"{key}: expected a value in [{lo_s}, {hi_s}], "
+                                  f"found {value!r}")
+
+
+def _merge(node: Any, data: dict[str, Any], prefix: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, "
+                          f"found {data!r}")
+    hints = typing.get_type_hints(type(node))
+    names = {f.name for f in dataclasses.fields(node)}
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ConfigError(f"{key}: unknown key; expected one of {', '.join(sorted(names))}")
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            _merge(getattr(node, name), value, key + ".")
+        else:
+            setattr(node, name, value)
+
+
+def from_dict(data: dict[str, Any] | None) -> Config:
+    """Build and validate a :class:`Config` from a (partial) nested dict."""
+    cfg = Config()
+    _merge(cfg, data or {}, "")
+    return cfg.validate()
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into (["a", "b"], value); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value (e.g. train.batch_size=4)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r}: expected a key before '='")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply dotted overrides to a nested dict (in place) and return it."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict, with a clear error when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at top level, "
+                          f"found {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load ``path`` (or the defaults), apply dotted overrides and validate once.
+
+    The config name defaults to the file's stem.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = load_yaml(path)
+        data.setdefault("name", Path(path).stem)
+    apply_overrides(data, overrides)
+    return from_dict(data)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def describe(node: Any = None, prefix: str = "") -> list[str]:
+    """One line per key: ``key = default  # help``."""
+    node = Config() if node is None else node
+    lines = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.extend(describe(value, f"{prefix}{f.name}."))
+        else:
+            lines.append(f"{prefix}{f.name} = {value!r}  # {f.metadata.get('help', '')}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scmis_core.config [CONFIG] [key=value ...]``: print the resolved config."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.config",
+        description="Print every config key with its default and help, or resolve and "
+                    "validate a config file with overrides.")
+    parser.add_argument("config", nargs="?", help="YAML config file to resolve")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=10")
+    args = parser.parse_args(argv)
+    if args.config is not None and "=" in args.config:
+        args.overrides.insert(0, args.config)
+        args.config = None
+    if args.config is None and not args.overrides:
+        print("\n".join(describe()))
+        return 0
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

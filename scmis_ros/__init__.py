@@ -1,0 +1,1 @@
+"""scmis_ros: thin rclpy nodes and rosbag tools over scmis_core (no model logic here)."""

@@ -1,0 +1,49 @@
+"""ament_python package ``scmis_ros``; it also installs the framework-agnostic ``scmis_core``.
+
+Under colcon, console scripts go to ``lib/scmis_ros`` (setup.cfg). Under a plain ``pip
+install .`` (the project venv) pip puts console scripts in ``bin/``; the small wrappers in
+``lib/scmis_ros/`` are installed as data files so that ``ros2 run scmis_ros <exe>`` and
+``launch_ros`` ``Node(package='scmis_ros', executable=...)`` find them in both cases.
+"""
+
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = "scmis_ros"
+
+# Executables: name -> module with a main(). Each has a wrapper in lib/scmis_ros/.
+EXECUTABLES = {
+    "rooms_source": "scmis_ros.rooms_source",
+}
+CLIS = {
+    "scmis-config": "scmis_core.config",
+    "scmis-export": "scmis_core.data.export",
+    "scmis-preview": "scmis_core.data.preview",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["scmis_core", "scmis_core.*", "scmis_ros", "scmis_ros.*"]),
+    package_data={"scmis_core": ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.py"))),
+        (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml"))),
+        (f"lib/{PACKAGE}", sorted(p for p in glob(f"lib/{PACKAGE}/*") if os.path.isfile(p))),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="scmis maintainers",
+    maintainer_email="maintainers@users.noreply.r-seed-20025fca.example",
+    description="Semantic RGB-D image synthesis (SCMIS) for ROS 2: synthesize, mix, fine-tune.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [f"{name} = {module}:main"
+                            for name, module in {**EXECUTABLES, **CLIS}.items()],
+    },
+)

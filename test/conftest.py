@@ -1,0 +1,41 @@
+"""Shared test fixtures: DDS kept on loopback with a per-run domain id, real-data paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Every node a test starts inherits these: DDS discovery on loopback only, and a domain id of
+# this run's own so that parallel runs on one machine never see each other's topics.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_LOCALHOST_ONLY"] = "1"
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+
+
+def nyu_mini_path() -> Path | None:
+    """The real NYUv2 mini bundle (``../shared/data/nyu_mini``), or None where absent."""
+    candidates = [os.environ.get("SCMIS_NYU_MINI", ""), str(REPO.parent / "shared" / "data" /
+                                                              "nyu_mini")]
+    for cand in candidates:
+        if cand and (Path(cand) / "labels40").is_dir():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture
+def nyu_mini() -> Path:
+    """Path of the real NYUv2 mini bundle; skips the test where it is absent."""
+    path = nyu_mini_path()
+    if path is None:
+        pytest.skip("real NYUv2 bundle ../shared/data/nyu_mini not present on this machine")
+    return path
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The repository root."""
+    return REPO
