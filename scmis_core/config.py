@@ -86,6 +86,8 @@ class ModelConfig:
     spatial_noise: bool = _f(False, "per-pixel noise instead of one vector broadcast over HxW")
     spade_hidden: int = _f(32, "hidden channels of the SPADE gamma/beta nets (OASIS: 128)",
                            range=(1, 1024))
+    share_spade_embedding: bool = _f(True, "SCMIS: embed each encoder tensor once and share "
+                                     "it between all SPADE layers of both decoders")
     spectral_norm: bool = _f(True, "spectral normalisation on decoder convolutions")
     disc: str = _f("pp", "discriminator head: upsample | unet | pp | rgbd-pp | oasis",
                    choices=("upsample", "unet", "pp", "rgbd-pp", "oasis"))
