@@ -1,0 +1,152 @@
+"""Open any data source by name: ``open_dataset("nyuv2", root, "train")``.
+
+Sources (the names of :data:`scmis_core.config.DATA_SOURCES`):
+
+=============  ==============================================  ==========================
+source         root                                            keyword arguments
+=============  ==============================================  ==========================
+rooms          unused (procedural)                             size, height, width, seed,
+                                                               noise
+nyuv2          folder in the NYUv2 layout                      --
+nyuv2-mat      ``nyu_depth_v2_labeled.mat``                    mapping, splits
+sunrgbd        folder in the SUN RGB-D layout                  --
+cityscapes     Cityscapes root (leftImg8bit/, gtFine/)         --
+folder         generic folder with ``classes.yaml``            --
+=============  ==============================================  ==========================
+
+Sources are imported lazily, so a missing optional module only matters when it is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any, Callable, NoReturn
+
+from ..config import DATA_SOURCES, DataConfig
+from .base import LabelledDataset
+
+#: source name -> (module, class name); every name of config.DATA_SOURCES is listed.
+_SOURCES: dict[str, tuple[str, str]] = {
+    "rooms": ("scmis_core.data.rooms", "RoomsDataset"),
+    "nyuv2": ("scmis_core.data.nyuv2", "NYUv2Dataset"),
+    "nyuv2-mat": ("scmis_core.data.nyuv2", "NYUv2MatDataset"),
+    "sunrgbd": ("scmis_core.data.sunrgbd", "SUNRGBDDataset"),
+    "cityscapes": ("scmis_core.data.cityscapes", "CityscapesDataset"),
+    "folder": ("scmis_core.data.folder", "FolderDataset"),
+}
+assert set(_SOURCES) == set(DATA_SOURCES), "registry and config.DATA_SOURCES disagree"
+
+
+def source_class(source: str) -> Callable[..., LabelledDataset]:
+    """The data-set class of ``source`` (imported on first use)."""
+    if source not in _SOURCES:
+        raise ValueError(f"unknown data source {source!r}; expected one of "
+                         f"{', '.join(DATA_SOURCES)}")
+    module_name, class_name = _SOURCES[source]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise ImportError(f"data source {source!r} needs {module_name}, which is not "
+                          "available in this installation") from None
+    if not hasattr(module, class_name):
+        raise ImportError(f"data source {source!r} needs {module_name}.{class_name}, which "
+                          "is not defined in this installation")
+    return getattr(module, class_name)
+
+
+def open_dataset(source: str, root: str = "", split: str = "train",
+                 **kwargs: Any) -> LabelledDataset:
+    """Open ``split`` of data source ``source`` at ``root``.
+
+    ``rooms`` ignores ``root`` and takes ``size``, ``height``, ``width``, ``seed``, ``noise``;
+    ``nyuv2-mat`` takes ``mapping`` and ``splits`` (paths of classMapping40.mat / splits.mat).
+    Every other source needs ``root``.
+    """
+    cls = source_class(source)
+    if source == "rooms":
+        return cls(split=split, **kwargs)
+    if not root:
+        raise ValueError(f"data source {source!r}: expected the path of the data set as root, "
+                         "found an empty string")
+    return cls(root, split=split, **kwargs)
+
+
+def dataset_from_config(data_cfg: DataConfig, split: str) -> LabelledDataset:
+    """Open ``split`` of the source described by ``data_cfg``.
+
+    For ``rooms`` the frames are generated at ``data_cfg.height`` x ``data_cfg.width`` with
+    ``rooms_test_size`` frames for the test split (``data_cfg.test_split`` or "test") and
+    ``rooms_train_size`` otherwise. If ``data_cfg.num_classes`` is not 0 it must match the
+    source's class count.
+    """
+    if data_cfg.source == "rooms":
+        is_test = split in (data_cfg.test_split, "test")
+        size = data_cfg.rooms_test_size if is_test else data_cfg.rooms_train_size
+        dataset = open_dataset("rooms", split=split, size=size, height=data_cfg.height,
+                               width=data_cfg.width, seed=data_cfg.seed)
+    else:
+        dataset = open_dataset(data_cfg.source, data_cfg.root, split)
+    if data_cfg.num_classes and data_cfg.num_classes != dataset.num_classes:
+        raise ValueError(f"data.num_classes: expected {dataset.num_classes} (the classes of "
+                         f"source {data_cfg.source}), found {data_cfg.num_classes}")
+    return dataset
+
+
+# --- shared command-line helpers of the export / preview tools ---------------------------
+
+class CliError(Exception):
+    """Bad command-line input; reported as one ``error: ...`` line with exit code 2."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ``error: ...`` line and exits with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: message`` (no usage block) and exit with code 2."""
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"240x320"`` -> (240, 320) as (height, width)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 240x320), found {text!r}")
+    height, width = (int(p) for p in parts)
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive HxW, found {text!r}")
+    return height, width
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that select a data source (--source, --root, --seed, --mapping, --splits)."""
+    parser.add_argument("--source", required=True, choices=DATA_SOURCES,
+                        help="data source to read")
+    parser.add_argument("--root", default="",
+                        help="path of the data set (folder, or the .mat file for nyuv2-mat); "
+                             "unused for rooms")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the procedural rooms frames (default 0)")
+    parser.add_argument("--mapping", default=None,
+                        help="nyuv2-mat: classMapping40.mat (default: next to the .mat)")
+    parser.add_argument("--splits", default=None,
+                        help="nyuv2-mat: splits.mat (default: next to the .mat; without it a "
+                             "non-standard fallback split is used, with a warning)")
+
+
+def open_from_args(args: argparse.Namespace, split: str, size: tuple[int, int] | None,
+                   rooms_frames: int) -> LabelledDataset:
+    """Open ``split`` of the source named by :func:`add_source_arguments` options.
+
+    Procedural rooms frames are generated at ``size`` (default 240x320), ``rooms_frames`` of
+    them.
+    """
+    kwargs: dict[str, Any] = {}
+    if args.source == "rooms":
+        height, width = size if size is not None else (240, 320)
+        kwargs = {"size": rooms_frames, "height": height, "width": width, "seed": args.seed}
+    elif args.source == "nyuv2-mat":
+        kwargs = {"mapping": args.mapping, "splits": args.splits}
+    return open_dataset(args.source, args.root, split, **kwargs)
