@@ -93,6 +93,9 @@ class ModelConfig:
                    choices=("upsample", "unet", "pp", "rgbd-pp", "oasis"))
     disc_width: int = _f(64, "width of the first VGG-19 stage of the discriminator "
                          "(64 = VGG-19 and ImageNet-loadable)", range=(1, 1024))
+    disc_depth: int = _f(4, "VGG-19 stages kept in the AVGG discriminator backbone: it ends "
+                         "at relu<depth>_1 (4 matches the paper's Table 4 sizes; 5 = up to "
+                         "relu5_1)", range=(2, 5))
     disc_head_width: int = _f(128, "channels of the discriminator head", range=(1, 2048))
     vgg_weights: str = _f("", "local torchvision-format VGG-19 state_dict (.pth) to start the "
                           "discriminator backbone from; empty = random init (never downloaded)")
