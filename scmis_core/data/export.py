@@ -1,0 +1,130 @@
+"""Write any data source in the NYUv2 folder layout.
+
+``python -m scmis_core.data.export --source rooms --n 1000 --out DIR`` writes::
+
+    DIR/classes.txt                     class names, line i = id i
+    DIR/{split}/rgb/NNNN.png            8-bit colour
+    DIR/{split}/depth/NNNN.png          16-bit millimetres, 0 = invalid (all 0 without depth)
+    DIR/{split}/labels_40/NNNN.png      class ids (8-bit, 16-bit above 255)
+
+``NNNN`` is the 0-based frame index (at least 4 digits), so :class:`NYUv2Dataset` reads frame
+i back as frame i, identical up to the millimetre rounding of depth. ``--split all`` writes
+train and test. The output folder must be empty unless ``--overwrite`` is given, which first
+deletes the ``*.png`` files of the written splits' rgb / depth / labels_40 folders.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from .base import LabelledDataset
+from .io import write_depth, write_labels, write_rgb
+from .registry import (CliError, OneLineArgumentParser, add_source_arguments, open_from_args,
+                       parse_size)
+from .transforms import resize
+
+#: Frames generated per split for ``--source rooms`` without ``--n``.
+DEFAULT_ROOMS_FRAMES = 1000
+SUBFOLDERS = ("rgb", "depth", "labels_40")
+
+
+def frame_name(index: int, count: int) -> str:
+    """Zero-padded file stem of frame ``index`` among ``count`` (at least 4 digits)."""
+    return f"{index:0{max(4, len(str(max(count - 1, 0))))}d}"
+
+
+def export_split(dataset: LabelledDataset, out_dir: Path, split: str, n: int | None = None,
+                 size: tuple[int, int] | None = None, progress: bool = True) -> int:
+    """Write the first ``n`` frames (all by default) of ``dataset`` to ``out_dir/split``.
+
+    Frames are resized to ``size`` (height, width) when given. Returns the frame count.
+    """
+    count = len(dataset) if n is None else min(n, len(dataset))
+    split_dir = out_dir / split
+    for index in tqdm(range(count), desc=f"export {split}", unit="frame", disable=not progress):
+        sample = dataset[index]
+        if size is not None:
+            sample = resize(sample, *size)
+        stem = frame_name(index, count)
+        write_rgb(split_dir / "rgb" / f"{stem}.png", sample.rgb)
+        write_depth(split_dir / "depth" / f"{stem}.png", sample.depth_m)
+        write_labels(split_dir / "labels_40" / f"{stem}.png", sample.labels)
+    return count
+
+
+def write_classes(out_dir: Path, class_names: Sequence[str]) -> None:
+    """``out_dir/classes.txt``: one name per line, line i = class id i."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "classes.txt").write_text("".join(f"{name}\n" for name in class_names))
+
+
+def prepare_out_dir(out_dir: Path, splits: Sequence[str], overwrite: bool) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``overwrite``; then clear the splits' PNGs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"output {out_dir}: expected a folder, found a file")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise CliError(f"output folder {out_dir} is not empty (pass --overwrite to write "
+                           "into it)")
+        for split in splits:
+            for sub in SUBFOLDERS:
+                for path in (out_dir / split / sub).glob("*.png"):
+                    path.unlink()
+
+
+def build_parser() -> OneLineArgumentParser:
+    """The command-line interface."""
+    parser = OneLineArgumentParser(
+        prog="python -m scmis_core.data.export",
+        description="Write frames of any data source in the NYUv2 layout "
+                    "OUT/{split}/{rgb,depth,labels_40}/NNNN.png plus OUT/classes.txt, "
+                    "readable with --source nyuv2.")
+    add_source_arguments(parser)
+    parser.add_argument("--split", default="train",
+                        help="split to export (default train); 'all' = train and test")
+    parser.add_argument("--n", type=int, default=None,
+                        help="frames per split (default: all; rooms: "
+                             f"{DEFAULT_ROOMS_FRAMES})")
+    parser.add_argument("--out", required=True, help="output folder (must be empty)")
+    parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                        help="resize frames to HxW, e.g. 240x320 (rooms: generate at HxW; "
+                             "default: native size, rooms 240x320)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty output folder (deletes the PNGs of the "
+                             "exported splits first)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the export; return the exit code (2 and one ``error:`` line on bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
+        return int(exc.code or 0)
+    try:
+        if args.n is not None and args.n < 1:
+            raise CliError(f"--n: expected a positive frame count, found {args.n}")
+        splits = ["train", "test"] if args.split == "all" else [args.split]
+        out_dir = Path(args.out)
+        rooms_frames = args.n if args.n is not None else DEFAULT_ROOMS_FRAMES
+        datasets = [open_from_args(args, split, args.size, rooms_frames) for split in splits]
+        prepare_out_dir(out_dir, splits, args.overwrite)
+        write_classes(out_dir, datasets[0].class_names)
+        for split, dataset in zip(splits, datasets):
+            count = export_split(dataset, out_dir, split, args.n, args.size,
+                                 progress=not args.no_progress)
+            print(f"wrote {count} frames of {args.source} {split} to {out_dir / split}")
+    except (CliError, ValueError, OSError, ImportError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
