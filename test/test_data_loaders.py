@@ -457,3 +457,18 @@ def test_dataset_from_config_rooms():
     train, test = dataset_from_config(cfg, "train"), dataset_from_config(cfg, "test")
     assert (len(train), len(test)) == (5, 3) and train.num_classes == 40
     assert train[0].rgb.shape == (32, 48, 3)
+
+
+def test_nyuv2_mat_in_data_loader_workers(tmp_path):
+    import torch
+
+    from scmis_core.data.transforms import TorchDataset
+
+    path, rgb, _, labels40 = make_nyu_mat(tmp_path)
+    ds = NYUv2MatDataset(path, "train")
+    ds[0]  # the parent opens the file before the worker starts
+    loader = torch.utils.data.DataLoader(TorchDataset(ds, 6, 8), batch_size=3, num_workers=1)
+    (batch,) = list(loader)
+    np.testing.assert_array_equal(batch["labels"].numpy(), labels40[[1, 3, 4]])
+    expected_rgb = torch.from_numpy(rgb[[1, 3, 4]]).permute(0, 3, 1, 2) / 127.5 - 1
+    torch.testing.assert_close(batch["rgb"], expected_rgb)

@@ -19,6 +19,7 @@ with scipy). Nothing is downloaded: pass their paths, or put them next to the ``
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -182,6 +183,7 @@ class NYUv2MatDataset(LabelledDataset):
                              f"(1-based) exceeds the {num_frames} frames of the file")
         self.split = split
         self._h5 = None
+        self._h5_pid = -1
 
     def _check_layout(self, h5) -> tuple[int, int, int]:
         """Check the dataset names and the transposed MATLAB axis order; return (N, W, H)."""
@@ -208,10 +210,13 @@ class NYUv2MatDataset(LabelledDataset):
         return state
 
     def _file(self):
-        if self._h5 is None:
+        # Reopen in a new process: a handle inherited through fork (data-loader workers) is
+        # not safe to share with the parent.
+        if self._h5 is None or self._h5_pid != os.getpid():
             import h5py
 
             self._h5 = h5py.File(self.path, "r")
+            self._h5_pid = os.getpid()
         return self._h5
 
     def close(self) -> None:
