@@ -42,8 +42,8 @@ def channel_schedule(width: int, num_scales: int) -> list[int]:
     Entry i is the input width of ResNet block i (block i runs at ``H / 2**(num_scales - i)``),
     entry i + 1 its output width, the last entry the width before the output conv. For
     ``num_scales = 5`` this is OASIS's ``width * [16, 16, 16, 8, 4, 2, 1]``; fewer scales keep
-    the last (finest) entries, e.g. 3 scales -> ``width * [8, 4, 2, 1]``; more scales repeat 16
-    at the coarse end.
+    the last (finest) entries, e.g. 3 scales -> ``width * [16, 8, 4, 2, 1]``; more scales
+    repeat 16 at the coarse end.
     """
     if width < 1 or num_scales < 1:
         raise ValueError(f"channel_schedule: expected width >= 1 and num_scales >= 1, "
