@@ -51,7 +51,7 @@ install: venv
 
 demo: install
 	$(PY) -m scmis_core.data.export --source rooms --n 64 --size 240x320 \
-	  --out $(DEMO_DIR)/rooms_nyu_layout
+	  --overwrite --out $(DEMO_DIR)/rooms_nyu_layout
 	$(PY) -m scmis_core.data.preview --source rooms --n 6 --size 240x320 \
 	  --out $(DEMO_DIR)/rooms_preview.png
 	$(PY) -m scmis_core.data.rooms --bench --size 240x320

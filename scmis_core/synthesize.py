@@ -1,0 +1,239 @@
+"""The inference API (used by the CLIs, the bag tool and the ROS nodes) and its CLI.
+
+>>> synth = Synthesizer.from_checkpoint("runs/rooms_small/final.pt", device="cpu")
+>>> rgb, depth_m = synth.synth(label_map, seed=3)   # (H,W,3) uint8, (H,W) float32 metres
+
+``python -m scmis_core.synthesize --checkpoint CKPT --source rooms --n 8 --variants 3
+--out DIR`` turns a data set (or a folder of label PNGs, ``--labels DIR``) into RGB-D images,
+several variants per label map with different seeds, in the NYUv2 layout
+(``DIR/{rgb,depth,labels_40}/NAME_vK.png``, depth as 16-bit millimetres) plus a preview grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import CheckpointError, load_checkpoint, load_module_state
+from .config import ConfigError, from_dict
+from .data.labels import voc_palette
+from .data.transforms import one_hot
+from .depth_range import unit_to_metres
+from .models import build_generator
+from .runtime import select_device
+
+
+class Synthesizer:
+    """Label maps -> (RGB uint8, depth metres float32) with a trained generator.
+
+    ``synth(labels, seed=None)``: labels (H,W) or (B,H,W) integer class ids 0..N (0 = void).
+    Any size works: maps whose sides are not multiples of ``2**num_scales`` (or that differ
+    from ``size``) are resized (nearest) for the network and the outputs resized back (RGB
+    bilinear, depth nearest). ``seed`` fixes the noise (same seed, same image); ``None`` draws
+    fresh noise. Variants without an RGB (or depth) output return ``None`` for it.
+    """
+
+    def __init__(self, generator: torch.nn.Module, num_classes: int, *,
+                 class_names: Sequence[str] = (), max_depth_m: float = 10.0,
+                 size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
+                 config: dict[str, Any] | None = None, step: int = 0):
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.num_classes = int(num_classes)
+        self.class_names = list(class_names)
+        self.max_depth_m = float(max_depth_m)
+        self.size = size
+        self.config = config or {}
+        self.step = step
+        self.multiple = 2 ** int(getattr(generator, "num_scales", 0) or
+                                 self.config.get("model", {}).get("num_scales", 0))
+        self.outputs = tuple(getattr(generator, "outputs", ("rgb", "depth")))
+        self._rng = torch.Generator().manual_seed(torch.seed() % 2**63)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
+                        use_ema: bool = True, size: tuple[int, int] | None = None
+                        ) -> "Synthesizer":
+        """Rebuild the generator from a training checkpoint (EMA weights when present)."""
+        dev = select_device(device) if isinstance(device, str) else device
+        state = load_checkpoint(path, map_location="cpu", kind="gan")
+        try:
+            cfg = from_dict(state["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {path}: its config is not valid: {exc}") from None
+        num_classes = int(state["num_classes"])
+        gen = build_generator(cfg.model, num_classes)
+        key = "G_ema" if use_ema and "G_ema" in state["models"] else "G"
+        load_module_state(gen, state["models"][key], path, key)
+        return cls(gen, num_classes, class_names=state.get("class_names", ()),
+                   max_depth_m=cfg.data.max_depth_m, size=size, device=dev,
+                   config=state["config"], step=int(state["step"]))
+
+    def _network_size(self, height: int, width: int) -> tuple[int, int]:
+        if self.size is not None:
+            height, width = self.size
+        m = self.multiple
+        return max(m, round(height / m) * m), max(m, round(width / m) * m)
+
+    @torch.no_grad()
+    def synth_tensors(self, labels: torch.Tensor, seed: int | None = None
+                      ) -> dict[str, torch.Tensor]:
+        """(B,H,W) int64 ids on any device -> dict of ``rgb`` (B,3,H,W) in [-1,1] and
+        ``depth`` (B,1,H,W) metres at the input size, on this synthesizer's device."""
+        if labels.ndim != 3:
+            raise ValueError(f"labels: expected (B, H, W) class ids, found shape "
+                             f"{tuple(labels.shape)}")
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels: expected integer class ids, found {labels.dtype}")
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi > self.num_classes:
+            raise ValueError(f"labels: expected class ids in 0..{self.num_classes}, found "
+                             f"{lo}..{hi}")
+        labels = labels.to(self.device, torch.int64)
+        batch, height, width = labels.shape
+        net_h, net_w = self._network_size(height, width)
+        net_labels = labels
+        if (net_h, net_w) != (height, width):
+            net_labels = F.interpolate(labels[:, None].float(), size=(net_h, net_w),
+                                       mode="nearest")[:, 0].long()
+        gen = self.generator
+        rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
+        if getattr(gen, "spatial_noise", False):
+            z = torch.randn((batch, gen.z_dim, net_h, net_w), generator=rng)
+        else:
+            z = torch.randn((batch, gen.z_dim), generator=rng)
+        out = gen(one_hot(net_labels, self.num_classes, check=False), z.to(self.device))
+        result = {}
+        if "rgb" in out:
+            rgb = out["rgb"].float()
+            if (net_h, net_w) != (height, width):
+                rgb = F.interpolate(rgb, size=(height, width), mode="bilinear",
+                                    align_corners=False)
+            result["rgb"] = rgb.clamp(-1, 1)
+        if "depth" in out:
+            depth = unit_to_metres(out["depth"].float(), self.max_depth_m)
+            if (net_h, net_w) != (height, width):
+                depth = F.interpolate(depth, size=(height, width), mode="nearest")
+            result["depth"] = depth
+        return result
+
+    def synth(self, labels: np.ndarray, seed: int | None = None
+              ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Label map(s) -> (rgb uint8 (…,H,W,3), depth_m float32 (…,H,W)); see class doc."""
+        arr = np.asarray(labels)
+        single = arr.ndim == 2
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"labels: expected (H, W) or (B, H, W), found shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"labels: expected integer class ids, found {arr.dtype}")
+        tensor = torch.from_numpy(arr.astype(np.int64, copy=False))
+        out = self.synth_tensors(tensor[None] if single else tensor, seed)
+        rgb = depth = None
+        if "rgb" in out:
+            rgb = ((out["rgb"] + 1.0) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+            rgb = rgb.permute(0, 2, 3, 1).cpu().numpy()
+        if "depth" in out:
+            depth = out["depth"][:, 0].cpu().numpy().astype(np.float32)
+        if single:
+            rgb = rgb[0] if rgb is not None else None
+            depth = depth[0] if depth is not None else None
+        return rgb, depth
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def _label_items(args: argparse.Namespace, num_classes: int):
+    """Yield (name, labels) from --labels DIR or a data source."""
+    from .data.io import read_labels
+
+    if args.labels:
+        paths = sorted(p for p in Path(args.labels).iterdir()
+                       if p.suffix.lower() == ".png")
+        if not paths:
+            raise FileNotFoundError(f"--labels {args.labels}: no .png label maps found")
+        for path in paths[: args.n or None]:
+            yield path.stem, read_labels(path)
+        return
+    from .data.registry import open_from_args
+
+    data = open_from_args(args, args.split, args.size, args.n or 16)
+    if data.num_classes != num_classes:
+        raise ValueError(f"--source {args.source}: {data.num_classes} classes, but the "
+                         f"checkpoint was trained for {num_classes}")
+    count = len(data) if not args.n else min(args.n, len(data))
+    for i in range(count):
+        sample = data[i]
+        yield sample.name or f"{i:04d}", sample.labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m scmis_core.synthesize``."""
+    from .data.io import write_depth, write_labels, write_rgb
+    from .data.registry import add_source_arguments, parse_size
+    from .visualize import grid, rgbd_rows, save_png
+
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.synthesize",
+        description="Synthesize RGB-D images from label maps with a trained checkpoint.")
+    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
+    parser.add_argument("--labels", default="", help="folder of label PNGs (instead of "
+                        "--source)")
+    add_source_arguments(parser)
+    parser.set_defaults(source="rooms")
+    for action in parser._actions:
+        if action.dest == "source":
+            action.required = False
+    parser.add_argument("--split", default="test", help="split of the data source")
+    parser.add_argument("--n", type=int, default=8, help="label maps to use (0 = all)")
+    parser.add_argument("--variants", type=int, default=3,
+                        help="images per label map, seeds seed0 .. seed0+variants-1")
+    parser.add_argument("--seed0", type=int, default=0, help="first noise seed")
+    parser.add_argument("--size", type=parse_size, default=None,
+                        help="HxW of procedural rooms frames / network input size")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--grid", default="", help="preview PNG (default OUT/grid.png)")
+    args = parser.parse_args(argv)
+    if args.variants < 1:
+        parser.error(f"--variants: expected >= 1, found {args.variants}")
+    try:
+        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device)
+        out = Path(args.out)
+        rows = []
+        items = list(_label_items(args, synth.num_classes))
+        palette = voc_palette(synth.num_classes + 1)
+        for name, labels in tqdm(items, desc="synthesize", unit="map"):
+            columns = []
+            for k in range(args.variants):
+                rgb, depth = synth.synth(labels, seed=args.seed0 + k)
+                stem = f"{name}_v{k}"
+                if rgb is not None:
+                    write_rgb(out / "rgb" / f"{stem}.png", rgb)
+                    columns.append(("rgb", rgb[None]))
+                if depth is not None:
+                    write_depth(out / "depth" / f"{stem}.png", depth)
+                    columns.append(("depth", depth[None]))
+                write_labels(out / "labels_40" / f"{stem}.png", labels)
+            if len(rows) < 8:
+                rows.extend(rgbd_rows(labels[None], columns, palette, synth.max_depth_m))
+        grid_path = Path(args.grid) if args.grid else out / "grid.png"
+        save_png(grid(rows), grid_path)
+    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(items) * args.variants} RGB-D images to {out} (preview {grid_path})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,606 @@
+"""Offline GAN training of every variant: ``python -m scmis_core.train``.
+
+The loop of DESIGN.md §1: per step one D update (eq. 2 + LabelMix, eq. 7-9) then one G update
+(eq. 9: adversarial + perceptual + depth). Each run writes to its own folder:
+
+``config.yaml`` (resolved config), ``metrics.jsonl`` (one JSON object per log line),
+``tb/`` (TensorBoard scalars and sample images), ``samples/step_NNNNNNN.png`` (rows of
+label | generated RGB | generated depth | real RGB | real depth), ``step_NNNNNNN.pt``
+(the last ``train.keep_last`` checkpoints), ``best.pt`` (lowest FID), ``final.pt`` and
+``summary.json``.
+
+``--resume RUN_DIR|CHECKPOINT`` continues a run so that its losses equal those of an
+uninterrupted run (same device and thread count). Under ``torchrun`` (WORLD_SIZE > 1) it
+trains with DistributedDataParallel (NCCL on CUDA, gloo on CPU), SyncBatchNorm on CUDA, a
+rank-sharded sampler and rank-0 logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
+                         load_module_state, save_checkpoint)
+from .config import Config, ConfigError, from_dict, load_config, save_config
+from .data.registry import dataset_from_config
+from .data.transforms import TorchDataset, one_hot
+from .depth_range import unit_to_metres
+from .losses import DiscriminatorTotalLoss, GeneratorLoss
+from .models import build_discriminator, build_generator, variant_spec
+from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state,
+                      seed_everything, select_device)
+from .visualize import grid, rgbd_rows, save_png
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is left intact."""
+
+
+# --------------------------------------------------------------------------------------------
+# Data order that can resume mid-epoch.
+
+
+class ResumableSampler(torch.utils.data.Sampler[int]):
+    """Seeded per-epoch permutation, sharded over ranks, that can start mid-epoch.
+
+    The order of epoch ``e`` depends only on (seed, e); rank r takes every world-th index
+    (the permutation is padded by wrap-around so every rank gets the same count, like
+    ``DistributedSampler``). :meth:`set_position` selects the epoch and how many of this
+    rank's indices to skip.
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world_size
+        self.per_rank = math.ceil(size / world_size)
+        self.epoch, self.offset = 0, 0
+
+    def set_position(self, epoch: int, offset: int) -> None:
+        """Start at index ``offset`` of this rank's share of epoch ``epoch``."""
+        self.epoch, self.offset = epoch, offset
+
+    def __len__(self) -> int:
+        return self.per_rank - self.offset
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=gen).tolist()
+        order += order[: self.per_rank * self.world - self.size]
+        mine = order[self.rank::self.world]
+        return iter(mine[self.offset:])
+
+
+class BatchStream:
+    """Endless batches with a known position (epoch, batch offset) for resuming.
+
+    Incomplete last batches are dropped, so an epoch has ``len(dataset) // world //
+    batch_size`` batches and the position after ``step`` batches is computable.
+    """
+
+    def __init__(self, dataset: TorchDataset, batch_size: int, seed: int, num_workers: int,
+                 rank: int = 0, world_size: int = 1, pin_memory: bool = False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.sampler = ResumableSampler(len(dataset), seed, rank, world_size)
+        self.batches_per_epoch = self.sampler.per_rank // batch_size
+        if self.batches_per_epoch == 0:
+            raise ConfigError(f"train.batch_size: {batch_size} is larger than the "
+                              f"{self.sampler.per_rank} training frames of each process")
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+
+    def from_step(self, step: int) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield the batches of steps ``step``, ``step+1``, ... forever."""
+        epoch, offset = divmod(step, self.batches_per_epoch)
+        while True:
+            self.sampler.set_position(epoch, offset * self.batch_size)
+            self.dataset.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(
+                self.dataset, batch_size=self.batch_size, sampler=self.sampler,
+                num_workers=self.num_workers, pin_memory=self.pin_memory, drop_last=True,
+                persistent_workers=False)
+            yield from loader
+            epoch, offset = epoch + 1, 0
+
+
+# --------------------------------------------------------------------------------------------
+# The trainer.
+
+
+@dataclass
+class DistInfo:
+    """Rank / world size of this process (1 process when not under torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+class Trainer:
+    """Builds data, networks, optimisers and losses from a :class:`Config` and trains them."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path, *, device: torch.device | None = None,
+                 dist_info: DistInfo | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.dist = dist_info or DistInfo()
+        self.device = device or select_device(cfg.train.device)
+        self.progress = progress and self.dist.is_main
+        seed_everything(cfg.train.seed + self.dist.rank)
+        tc = cfg.train
+
+        train_set = dataset_from_config(cfg.data, cfg.data.train_split)
+        self.class_names = list(train_set.class_names)
+        self.num_classes = train_set.num_classes
+        if cfg.data.num_classes and cfg.data.num_classes != self.num_classes:
+            raise ConfigError(f"data.num_classes: {cfg.data.num_classes} given, but the "
+                              f"{cfg.data.source} source has {self.num_classes} classes")
+        self.train_data = TorchDataset(train_set, cfg.data.height, cfg.data.width, train=True,
+                                       seed=cfg.data.seed, max_depth_m=cfg.data.max_depth_m,
+                                       flip=cfg.data.flip, crop=cfg.data.random_crop)
+        self.stream = BatchStream(self.train_data, tc.batch_size, tc.seed, cfg.data.num_workers,
+                                  self.dist.rank, self.dist.world_size,
+                                  pin_memory=self.device.type == "cuda")
+
+        self.spec = variant_spec(cfg.model.variant)
+        self.G = build_generator(cfg.model, self.num_classes)
+        self.D = (build_discriminator(cfg.model, self.num_classes)
+                  if self.spec.disc_input != "none" else None)
+        if self.device.type == "cuda" and self.dist.world_size > 1:
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            if self.D is not None:
+                self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        memory_format = (torch.channels_last if tc.channels_last and self.device.type == "cuda"
+                         else torch.contiguous_format)
+        self.memory_format = memory_format
+        self.G.to(self.device, memory_format=memory_format)
+        if self.D is not None:
+            self.D.to(self.device, memory_format=memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval() if tc.ema_decay > 0 else None
+        if self.G_ema is not None:
+            self.G_ema.requires_grad_(False)
+        betas = (tc.beta1, tc.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tc.lr_g, betas=betas)
+        self.opt_d = (torch.optim.Adam(self.D.parameters(), lr=tc.lr_d, betas=betas)
+                      if self.D is not None else None)
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.G = nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
+            if self.D is not None:
+                self.D = nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16,
+                          "fp16": torch.float16}[tc.amp] if self.device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.g_forward = torch.compile(self.G) if tc.compile else self.G
+        self.d_forward = (torch.compile(self.D) if tc.compile and self.D is not None
+                          else self.D)
+        self.g_loss = GeneratorLoss(cfg.loss, cfg.data.max_depth_m).to(self.device)
+        self.d_loss = DiscriminatorTotalLoss(cfg.loss)
+        # Noise and LabelMix masks come from a generator of their own (saved in checkpoints),
+        # so that data-loader workers and evaluation never shift the training randomness.
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(
+            tc.seed * 7919 + self.dist.rank)
+        self.step = 0
+        self.best_fid = math.inf
+        self.history: list[dict[str, Any]] = []
+        self._fixed_batch: dict[str, torch.Tensor] | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def generator(self) -> nn.Module:
+        """The raw (unwrapped) generator being trained."""
+        return _unwrap(self.G)
+
+    @property
+    def eval_generator(self) -> nn.Module:
+        """The generator used for samples and evaluation (EMA when enabled)."""
+        return self.G_ema if self.G_ema is not None else self.generator
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype,
+                              enabled=self.amp_dtype is not None)
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, non_blocking=True)
+                if value.ndim == 4:
+                    value = value.contiguous(memory_format=self.memory_format)
+            out[key] = value
+        return out
+
+    def sample_noise(self, batch_size: int) -> torch.Tensor:
+        """Noise for one batch from the trainer's own generator."""
+        gen = self.generator
+        if gen.z_dim == 0:
+            return torch.zeros(batch_size, 0, device=self.device)
+        if self.cfg.model.spatial_noise:
+            shape = (batch_size, gen.z_dim, self.cfg.data.height, self.cfg.data.width)
+        else:
+            shape = (batch_size, gen.z_dim)
+        return torch.randn(shape, generator=self.noise_gen, device=self.device)
+
+    def disc_view(self, rgb: torch.Tensor | None, depth: torch.Tensor | None) -> torch.Tensor:
+        """What D sees: RGB, or cat(RGB, depth) for an RGB-D discriminator."""
+        if _unwrap(self.D).in_channels == 4:
+            return torch.cat([rgb, depth], dim=1)
+        return rgb
+
+    # -- one step -----------------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One D update then one G update; returns the loss terms as floats."""
+        batch = self._to_device(batch)
+        labels = batch["labels"]
+        onehot = one_hot(labels, self.num_classes, check=False).contiguous(
+            memory_format=self.memory_format)  # (B, N, H, W)
+        terms: dict[str, torch.Tensor] = {}
+        self.G.train()
+        if self.D is not None:
+            self.D.train()
+            with torch.no_grad(), self._autocast():
+                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+            real_view = self.disc_view(batch["rgb"], batch["depth"])
+            fake_view = self.disc_view(fake.get("rgb"), fake.get("depth"))
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._autocast():
+                d_total, d_terms = self.d_loss(self.d_forward, real_view, fake_view.detach(),
+                                               labels, generator=self.noise_gen)
+            self._check_finite(d_total, d_terms)
+            self.scaler.scale(d_total).backward()
+            self.scaler.step(self.opt_d)
+            terms.update(d_terms)
+            self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+            kwargs: dict[str, Any] = {}
+            if self.D is not None:
+                kwargs.update(discriminator=self.d_forward,
+                              fake=self.disc_view(fake.get("rgb"), fake.get("depth")),
+                              real=self.disc_view(batch["rgb"], batch["depth"]))
+            if "depth" in fake:
+                kwargs.update(depth_fake=fake["depth"], depth_real_m=batch["depth_m"])
+            g_total, g_terms = self.g_loss(labels, **kwargs)
+        self._check_finite(g_total, g_terms)
+        self.scaler.scale(g_total).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        if self.D is not None:
+            self.D.requires_grad_(True)
+        terms.update(g_terms)
+        self._update_ema()
+        self.step += 1
+        return {k: float(v) for k, v in terms.items()}
+
+    def _check_finite(self, total: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        if not torch.isfinite(total):
+            bad = {k: float(v) for k, v in terms.items()}
+            raise TrainingDiverged(f"step {self.step + 1}: loss is not finite ({bad}); "
+                                   "stopping. The last checkpoint in "
+                                   f"{self.run_dir} is intact; lower the learning rates or "
+                                   "use train.amp=none and resume from it")
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        decay = self.cfg.train.ema_decay
+        for p_ema, p in zip(self.G_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p.detach(), 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the networks and resume bit for bit."""
+        models = {"G": self.generator.state_dict()}
+        optimizers = {"G": self.opt_g.state_dict()}
+        if self.D is not None:
+            models["D"] = _unwrap(self.D).state_dict()
+            optimizers["D"] = self.opt_d.state_dict()
+        if self.G_ema is not None:
+            models["G_ema"] = self.G_ema.state_dict()
+        return {
+            "kind": "gan",
+            "config": self.cfg.to_dict(),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "step": self.step,
+            "models": models,
+            "optimizers": optimizers,
+            "scaler": self.scaler.state_dict(),
+            "rng": capture_rng_state(),
+            "noise_gen": self.noise_gen.get_state(),
+            "best_fid": self.best_fid,
+            "world_size": self.dist.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+        """Restore a :meth:`state_dict` (errors name the checkpoint)."""
+        if state.get("num_classes") != self.num_classes:
+            raise CheckpointError(f"checkpoint {path}: trained for {state.get('num_classes')} "
+                                  f"classes, this config's data has {self.num_classes}")
+        found = state["config"].get("model", {}).get("variant")
+        if found != self.cfg.model.variant:
+            raise CheckpointError(f"checkpoint {path}: variant {found!r}, this config "
+                                  f"trains {self.cfg.model.variant!r}")
+        load_module_state(self.generator, state["models"]["G"], path, "G")
+        self.opt_g.load_state_dict(state["optimizers"]["G"])
+        if self.D is not None:
+            load_module_state(_unwrap(self.D), state["models"]["D"], path, "D")
+            self.opt_d.load_state_dict(state["optimizers"]["D"])
+        if self.G_ema is not None and "G_ema" in state["models"]:
+            load_module_state(self.G_ema, state["models"]["G_ema"], path, "G_ema")
+        self.scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"])
+        self.noise_gen.set_state(state["noise_gen"])
+        self.step = int(state["step"])
+        self.best_fid = float(state.get("best_fid", math.inf))
+
+    def save(self, name: str | None = None) -> Path | None:
+        """Write ``step_NNNNNNN.pt`` (or ``name``) atomically; prune to ``keep_last``."""
+        if not self.dist.is_main:
+            return None
+        path = self.run_dir / (name or f"step_{self.step:07d}.pt")
+        save_checkpoint(self.state_dict(), path)
+        if name is None:
+            for old in list_step_checkpoints(self.run_dir)[:-self.cfg.train.keep_last]:
+                old.unlink(missing_ok=True)
+        return path
+
+    # -- samples ------------------------------------------------------------------------------
+
+    def fixed_batch(self, count: int = 4) -> dict[str, torch.Tensor]:
+        """The same test frames for every sample grid of the run."""
+        if self._fixed_batch is None:
+            test = TorchDataset(dataset_from_config(self.cfg.data, self.cfg.data.test_split),
+                                self.cfg.data.height, self.cfg.data.width, train=False,
+                                max_depth_m=self.cfg.data.max_depth_m,
+                                crop=self.cfg.data.random_crop)
+            items = [test[i] for i in range(min(count, len(test)))]
+            self._fixed_batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items])
+                                 for k in ("rgb", "depth_m", "labels")}
+        return self._fixed_batch
+
+    @torch.no_grad()
+    def sample_grid(self, count: int = 4) -> np.ndarray:
+        """label | generated RGB | generated depth | real RGB | real depth, one row a frame."""
+        batch = self.fixed_batch(count)
+        gen = self.eval_generator
+        was_training = gen.training
+        gen.eval()
+        labels = batch["labels"].to(self.device)
+        z = torch.randn((len(labels), gen.z_dim), generator=torch.Generator().manual_seed(0))
+        if self.cfg.model.spatial_noise:
+            z = z[:, :, None, None].expand(-1, -1, *labels.shape[-2:]).contiguous()
+        out = gen(one_hot(labels, self.num_classes, check=False), z.to(self.device))
+        gen.train(was_training)
+        columns: list[tuple[str, Any]] = []
+        if "rgb" in out:
+            columns.append(("rgb", out["rgb"].float().cpu()))
+        if "depth" in out:
+            columns.append(("depth", unit_to_metres(out["depth"].float().cpu(),
+                                                    self.cfg.data.max_depth_m)))
+        columns += [("rgb", batch["rgb"]), ("depth", batch["depth_m"])]
+        palette = self.train_data.dataset.palette
+        return grid(rgbd_rows(batch["labels"].numpy(), columns, palette,
+                              self.cfg.data.max_depth_m))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def fit(self, steps: int | None = None, evaluate_fn=None) -> dict[str, Any]:
+        """Train up to ``train.steps`` (or ``steps``) and return the summary dict."""
+        tc = self.cfg.train
+        target = tc.steps if steps is None else steps
+        logger = RunLogger(self.run_dir) if self.dist.is_main else None
+        start_step, t0 = self.step, time.perf_counter()
+        if evaluate_fn is not None and self.step == 0 and logger is not None:
+            logger.log(self.step, {f"eval/{k}": v for k, v in evaluate_fn(self).items()})
+        bar = tqdm(total=target, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, desc=f"train {self.cfg.name}")
+        last: dict[str, float] = {}
+        try:
+            for batch in self.stream.from_step(self.step):
+                if self.step >= target:
+                    break
+                last = self.train_step(batch)
+                bar.update(1)
+                if logger is None:
+                    continue
+                if self.step % tc.log_every == 0 or self.step == target:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
+                                     if k in ("d_total", "g_adv", "g_depth")})
+                    logger.log(self.step, {f"loss/{k}": v for k, v in last.items()})
+                if self.step % tc.sample_every == 0 or self.step == target:
+                    image = self.sample_grid()
+                    save_png(image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+                    logger.image(self.step, "samples", image)
+                if evaluate_fn is not None and tc.eval_every and self.step % tc.eval_every == 0:
+                    self._evaluate(evaluate_fn, logger)
+                if self.step % tc.ckpt_every == 0:
+                    self.save()
+        finally:
+            bar.close()
+        result: dict[str, Any] = {"steps": self.step, "trained_steps": self.step - start_step,
+                                  "seconds": round(time.perf_counter() - t0, 2),
+                                  "last_losses": last}
+        if logger is not None:
+            if evaluate_fn is not None:
+                result["eval"] = self._evaluate(evaluate_fn, logger)
+            self.save()
+            self.save("final.pt")
+            result["final_checkpoint"] = str(self.run_dir / "final.pt")
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(result, indent=2))
+            logger.close()
+        return result
+
+    def _evaluate(self, evaluate_fn, logger: "RunLogger") -> dict[str, float]:
+        metrics = evaluate_fn(self)
+        logger.log(self.step, {f"eval/{k}": v for k, v in metrics.items()})
+        fid = metrics.get("fid")
+        if fid is not None and fid < self.best_fid:
+            self.best_fid = fid
+            self.save("best.pt")
+        return metrics
+
+
+class RunLogger:
+    """metrics.jsonl + TensorBoard of one run folder (rank 0 only)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+        except ImportError:  # tensorboard is a declared dependency; keep training without it
+            self.tb = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        record = {"step": step, "time": round(time.time(), 3), **values}
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for key, value in values.items():
+                self.tb.add_scalar(key, value, step)
+
+    def image(self, step: int, tag: str, image: np.ndarray) -> None:
+        if self.tb is not None:
+            self.tb.add_image(tag, image, step, dataformats="HWC")
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Command line.
+
+
+def init_distributed() -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local_rank)
+
+
+def resolve_resume(resume: str) -> Path:
+    """A run folder (its newest step checkpoint) or a checkpoint file."""
+    path = Path(resume)
+    if path.is_dir():
+        steps = list_step_checkpoints(path)
+        if not steps:
+            raise CheckpointError(f"--resume {path}: no step_*.pt checkpoint in this folder")
+        return steps[-1]
+    if not path.exists():
+        raise CheckpointError(f"--resume {path}: no such file or folder")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.train",
+        description="Train a semantic RGB-D image synthesis model (SCMIS and the paper's "
+                    "baselines). Writes a run folder with config, metrics.jsonl, TensorBoard "
+                    "events, sample grids and checkpoints.",
+        epilog="example: python -m scmis_core.train --config config/rooms_small.yaml "
+               "train.steps=500 model.width=8   |   multi-GPU: torchrun --nproc_per_node 2 "
+               "-m scmis_core.train --config ...")
+    parser.add_argument("--config", help="YAML config (see config/); defaults if omitted")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=100")
+    parser.add_argument("--resume", help="run folder or checkpoint to continue from (its "
+                        "config is used; overrides may change train.steps and logging)")
+    parser.add_argument("--run-dir", help="exact run folder (default: "
+                        "<train.out_dir>/<name>-<timestamp>)")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="skip FID / depth evaluation at start and end")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m scmis_core.train``."""
+    args = build_parser().parse_args(argv)
+    try:
+        dist_info = init_distributed()
+        state = None
+        if args.resume:
+            ckpt_path = resolve_resume(args.resume)
+            state = load_checkpoint(ckpt_path, kind="gan")
+            base = state["config"]
+            from .config import apply_overrides
+            cfg = from_dict(apply_overrides(copy.deepcopy(base), args.overrides))
+            run_dir = Path(args.run_dir) if args.run_dir else ckpt_path.parent
+        else:
+            cfg = load_config(args.config, args.overrides)
+            name = cfg.train.run_name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+            run_dir = Path(args.run_dir) if args.run_dir else Path(cfg.train.out_dir) / name
+        if dist_info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, run_dir / "config.yaml")
+        device = select_device(cfg.train.device)
+        if device.type == "cuda" and dist_info.world_size > 1:
+            device = torch.device("cuda", dist_info.local_rank)
+        trainer = Trainer(cfg, run_dir, device=device, dist_info=dist_info,
+                          progress=not args.no_progress)
+        if state is not None:
+            trainer.load_state_dict(state, ckpt_path)
+            if dist_info.is_main:
+                print(f"resumed {ckpt_path} at step {trainer.step}", file=sys.stderr)
+        evaluate_fn = None
+        if not args.no_eval:
+            from .evaluate import trainer_evaluator
+            evaluate_fn = trainer_evaluator(cfg)
+        result = trainer.fit(evaluate_fn=evaluate_fn)
+    except (ConfigError, CheckpointError, TrainingDiverged, RuntimeError, ValueError,
+            FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if dist_info.is_main:
+        ev = result.get("eval", {})
+        evs = " ".join(f"{k}={v:.4g}" for k, v in ev.items())
+        print(f"done: {result['steps']} steps in {result['seconds']} s; {evs}; run folder "
+              f"{run_dir}; checkpoint {result['final_checkpoint']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Trainer: run folder, exact resume, corrupt checkpoints, NaN guard, DDP on gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from scmis_core.checkpoint import CheckpointError, load_checkpoint
+from scmis_core.config import from_dict
+from scmis_core.train import (ResumableSampler, Trainer, TrainingDiverged, main)
+
+TINY = ["data.height=32", "data.width=32", "data.rooms_train_size=16",
+        "data.rooms_test_size=4", "data.num_workers=0", "model.width=4", "model.num_scales=3",
+        "model.spade_hidden=8", "model.z_dim=8", "model.disc_width=8",
+        "model.disc_head_width=16", "train.batch_size=2", "train.log_every=1",
+        "train.sample_every=100", "train.ema_decay=0.9"]
+
+
+def tiny_cfg(**sections):
+    data = {"data": {"height": 32, "width": 32, "rooms_train_size": 16, "rooms_test_size": 4,
+                     "num_workers": 0},
+            "model": {"width": 4, "num_scales": 3, "spade_hidden": 8, "z_dim": 8,
+                      "disc_width": 8, "disc_head_width": 16},
+            "train": {"batch_size": 2, "log_every": 1, "sample_every": 100, "ema_decay": 0.9,
+                      "steps": 4, "ckpt_every": 2}}
+    for key, value in sections.items():
+        data.setdefault(key, {}).update(value)
+    return from_dict(data)
+
+
+def read_losses(run_dir: Path) -> dict[int, dict[str, float]]:
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "loss/g_total" in record:
+            out[record["step"]] = record
+    return out
+
+
+def test_sampler_resumes_mid_epoch_and_shards():
+    full = list(ResumableSampler(10, seed=3))
+    assert sorted(full) == list(range(10))
+    s = ResumableSampler(10, seed=3)
+    s.set_position(0, 4)
+    assert list(s) == full[4:]
+    s.set_position(1, 0)
+    assert list(s) != full
+    r0, r1 = ResumableSampler(10, 3, 0, 2), ResumableSampler(10, 3, 1, 2)
+    assert len(list(r0)) == len(list(r1)) == 5
+    assert sorted(list(r0) + list(r1)) == sorted(full)
+
+
+@pytest.mark.slow
+def test_run_folder_and_exact_resume(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    common = TINY + ["train.ckpt_every=2", "train.keep_last=5"]
+    assert main(["--run-dir", str(full), "--no-eval", "--no-progress", "train.steps=4",
+                 *common]) == 0
+    # Run folder contents.
+    for name in ("config.yaml", "metrics.jsonl", "final.pt", "summary.json",
+                 "step_0000002.pt", "step_0000004.pt"):
+        assert (full / name).is_file(), name
+    assert list((full / "samples").glob("step_*.png"))
+    assert list((full / "tb").iterdir())
+    state = load_checkpoint(full / "final.pt", kind="gan")
+    assert state["step"] == 4 and {"G", "D", "G_ema"} <= set(state["models"])
+    assert {"G", "D"} <= set(state["optimizers"]) and "rng" in state
+    # Stop at 2, resume to 4: the losses of steps 3..4 equal the uninterrupted run's.
+    assert main(["--run-dir", str(part), "--no-eval", "--no-progress", "train.steps=2",
+                 *common]) == 0
+    assert main(["--resume", str(part), "--no-eval", "--no-progress", "train.steps=4"]) == 0
+    a, b = read_losses(full), read_losses(part)
+    assert sorted(b) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        for key in ("loss/d_total", "loss/g_total", "loss/g_adv", "loss/g_depth"):
+            assert a[step][key] == b[step][key], (step, key, a[step][key], b[step][key])
+    final_a = load_checkpoint(full / "final.pt")["models"]["G"]
+    final_b = load_checkpoint(part / "final.pt")["models"]["G"]
+    for key in final_a:
+        assert torch.equal(final_a[key], final_b[key]), key
+
+
+@pytest.mark.slow
+def test_keep_last_prunes_old_checkpoints(tmp_path):
+    trainer = Trainer(tiny_cfg(train={"keep_last": 2, "ckpt_every": 1, "steps": 4}), tmp_path,
+                      progress=False)
+    trainer.fit()
+    assert sorted(p.name for p in tmp_path.glob("step_*.pt")) == [
+        "step_0000003.pt", "step_0000004.pt"]
+
+
+def test_corrupt_and_mismatched_checkpoints(tmp_path):
+    trainer = Trainer(tiny_cfg(), tmp_path, progress=False)
+    path = trainer.save("good.pt")
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated.pt.*corrupt or truncated"):
+        load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="garbage.pt"):
+        load_checkpoint(garbage)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(empty)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="expected an scmis checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    state = load_checkpoint(path)
+    # Wrong class count.
+    state_nc = dict(state, num_classes=12)
+    with pytest.raises(CheckpointError, match="12 classes"):
+        trainer.load_state_dict(state_nc, path)
+    # Wrong variant.
+    other = Trainer(tiny_cfg(model={"variant": "oasis", "disc": "pp"}), tmp_path / "o",
+                    progress=False)
+    with pytest.raises(CheckpointError, match="variant 'scmis'"):
+        other.load_state_dict(state, path)
+    # The CLI reports a corrupt resume target in one line with a non-zero exit.
+    assert main(["--resume", str(truncated), "--no-progress"]) == 1
+
+
+@pytest.mark.slow
+def test_nan_guard_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_cfg(train={"steps": 6, "ckpt_every": 2}), tmp_path, progress=False)
+    original = trainer.g_loss.__class__.__call__
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        total, terms = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # the G loss of step 3 becomes NaN
+            total = total * float("nan")
+        return total, terms
+
+    monkeypatch.setattr(trainer.g_loss.__class__, "__call__", poisoned)
+    with pytest.raises(TrainingDiverged, match="step 3.*not finite"):
+        trainer.fit()
+    good = load_checkpoint(tmp_path / "step_0000002.pt")
+    assert good["step"] == 2
+    assert not (tmp_path / "step_0000003.pt").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+    for tensor in good["models"]["G"].values():
+        assert torch.isfinite(tensor.float()).all()
+
+
+@pytest.mark.slow
+def test_every_variant_trains_one_step(tmp_path):
+    for variant, disc in (("scmis", "pp"), ("scmis-rgb", "upsample"), ("scmis-depth", "pp"),
+                          ("4dgen", "unet"), ("rgbd-oasis", "rgbd-pp")):
+        trainer = Trainer(tiny_cfg(model={"variant": variant, "disc": disc}),
+                          tmp_path / variant, progress=False)
+        batch = next(trainer.stream.from_step(0))
+        losses = trainer.train_step(batch)
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()), (variant, losses)
+        assert ("d_total" in losses) == (variant != "scmis-depth")
+        assert ("g_depth" in losses) == (variant != "scmis-rgb")
+
+
+@pytest.mark.slow
+def test_ddp_gloo_two_processes(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(29500 + os.getpid() % 1000),
+           "-m", "scmis_core.train", "--run-dir", str(tmp_path), "--no-eval", "--no-progress",
+           "train.steps=2", "train.ckpt_every=2", *TINY]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "final.pt")
+    assert state["step"] == 2 and state["world_size"] == 2
+    losses = read_losses(tmp_path)
+    assert sorted(losses) == [1, 2]  # rank 0 alone writes the log
