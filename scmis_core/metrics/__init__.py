@@ -4,10 +4,11 @@ FID uses the Inception-v3 TorchScript weights shipped inside the ``fid-helper-py
 package (nothing is downloaded).
 """
 
+from .depth import DepthErrors, depth_errors
 from .fid import (FeatureStats, InceptionFeatures, fid_from_images, frechet_distance,
                   real_stats, stats_from_images)
 
 __all__ = [
-    "FeatureStats", "InceptionFeatures", "fid_from_images", "frechet_distance", "real_stats",
-    "stats_from_images",
+    "DepthErrors", "FeatureStats", "InceptionFeatures", "fid_from_images", "frechet_distance", "real_stats",
+    "stats_from_images", "depth_errors",
 ]
