@@ -817,7 +817,7 @@ def _floor_thing(rng: np.random.Generator) -> _Group:
     return g
 
 
-def _wall_flat(rng: np.random.Generator, w: float, y0: float, y1: float, t: float,
+def _wall_flat(w: float, y0: float, y1: float, t: float,
                label: int, mat: Material) -> _Group:
     return _Group().add(-w / 2, w / 2, y0, y1, 0.0, t, label, mat)
 
@@ -909,7 +909,7 @@ def _wall_art(L: _Layout, n: int) -> None:
         art = Material(_colour(rng, "art"), "picture", _colour(rng, "wood_dark" if
                        rng.random() < 0.5 else "painted"), float(rng.uniform(0.02, 0.07)),
                        specular=0.1)
-        L.on_wall(_wall_flat(rng, w, y0, y0 + h, float(rng.uniform(0.015, 0.04)), 11, art),
+        L.on_wall(_wall_flat(w, y0, y0 + h, float(rng.uniform(0.015, 0.04)), 11, art),
                   y0, y0 + h)
 
 
@@ -920,7 +920,7 @@ def _mirror(L: _Layout, over: tuple | None = None) -> None:
     y1 = min(L.sy - 0.25, y0 + float(rng.uniform(0.6, 1.0)))
     mat = Material(_colour(rng, "sky"), "mirror", _colour(rng, "wood_mid"), 0.04,
                    specular=0.8, dropout=0.85)
-    g = _wall_flat(rng, w, y0, y1, 0.02, 19, mat)
+    g = _wall_flat(w, y0, y1, 0.02, 19, mat)
     if over is not None:
         L.on_wall(g, y0, y1, k=over[0], s=over[1])
     else:
@@ -1035,7 +1035,7 @@ def _furnish_living(L: _Layout) -> None:
     sofa = _sofa(rng)
     got = L.against_wall(sofa, reserve_front=1.0)
     if got:
-        x, z, yaw, k, s = got
+        x, z, yaw, k, _ = got
         ctab = _table(rng, coffee=True)
         cz_off = sofa.bounds()[3] + float(rng.uniform(0.35, 0.5)) - ctab.bounds()[2]
         cx, cz = L.to_world(x, z, yaw, 0.0, cz_off)
@@ -1088,7 +1088,7 @@ def _tv(L: _Layout, wall: int) -> None:
     y0 = float(rng.uniform(0.9, 1.2))
     screen = _Group()
     for part in tv.parts[-1:]:
-        (x0, x1, _, _, _, _), label, mat, _ = part
+        (x0, x1, _, _, _, _), _, mat, _ = part
         screen.add(x0, x1, y0, y0 + 0.58 * (x1 - x0), 0.0, 0.05, 25, mat)
     L.on_wall(screen, y0, y0 + 0.58 * tv_w, walls=[wall])
 
@@ -1114,7 +1114,7 @@ def _furnish_office(L: _Layout) -> None:
         y1 = min(L.sy - 0.3, y0 + float(rng.uniform(0.8, 1.2)))
         mat = Material(_colour(rng, "paper"), "whiteboard", _colour(rng, "metal"), 0.03,
                        specular=0.35)
-        L.on_wall(_wall_flat(rng, w, y0, y1, 0.025, 30, mat), y0, y1)
+        L.on_wall(_wall_flat(w, y0, y1, 0.025, 30, mat), y0, y1)
     if rng.random() < 0.3:
         _add_shelves(L)
 
@@ -2139,7 +2139,7 @@ def _kinect_depth(z: np.ndarray, normal_dot_view: np.ndarray, surface_holes: np.
     """
     depth = z.astype(_F32)
     if rng is not None:
-        h, w = z.shape
+        w = z.shape[1]
         sigma = 0.0012 + 0.0019 * np.square(z - 0.4)
         sigma = sigma * (1.0 + 2.0 * np.clip(0.3 - normal_dot_view, 0.0, 0.3))
         depth = depth + rng.standard_normal(z.shape, dtype=_F32) * sigma
@@ -2371,12 +2371,14 @@ def main(argv: list[str] | None = None) -> int:
     data = RoomsDataset(args.n, h, w, args.seed, args.split, not args.no_noise)
     if args.bench:
         data[0]  # warm-up (imports, caches)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for i in range(args.n):
             data[i]
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - start_cpu
         print(f"rendered {args.n} frames at {w}x{h} in {elapsed:.2f} s: "
-              f"{args.n / elapsed:.2f} frames/s ({1000 * elapsed / args.n:.1f} ms/frame)")
+              f"{args.n / elapsed:.2f} frames/s ({1000 * elapsed / args.n:.1f} ms/frame; "
+              f"process CPU time {1000 * cpu / args.n:.1f} ms/frame)")
     if args.preview:
         samples = [data[i] for i in range(args.n)]
         for i in range(args.n):
