@@ -5,9 +5,9 @@ The loop of DESIGN.md §1: per step one D update (eq. 2 + LabelMix, eq. 7-9) the
 
 ``config.yaml`` (resolved config), ``metrics.jsonl`` (one JSON object per log line),
 ``tb/`` (TensorBoard scalars and sample images), ``samples/step_NNNNNNN.png`` (rows of
-label | generated RGB | generated depth | real RGB | real depth), ``step_NNNNNNN.pt``
-(the last ``train.keep_last`` checkpoints), ``best.pt`` (lowest FID), ``final.pt`` and
-``summary.json``.
+label | generated RGB | generated depth | real RGB | real depth), ``init.pt`` (the untrained
+networks), ``step_NNNNNNN.pt`` (the last ``train.keep_last`` checkpoints), ``best.pt`` (lowest
+FID), ``final.pt`` and ``summary.json``.
 
 ``--resume RUN_DIR|CHECKPOINT`` continues a run so that its losses equal those of an
 uninterrupted run (same device and thread count). Under ``torchrun`` (WORLD_SIZE > 1) it
@@ -207,6 +207,7 @@ class Trainer:
         self.best_fid = math.inf
         self.history: list[dict[str, Any]] = []
         self._fixed_batch: dict[str, torch.Tensor] | None = None
+        self._bn_labels: tuple[torch.Tensor, ...] | None = None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -316,6 +317,46 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.generator.buffers()):
             b_ema.copy_(b)
 
+    @torch.no_grad()
+    def refresh_bn_stats(self, num_batches: int = 4) -> None:
+        """Recompute the BatchNorm statistics of the EMA generator (DESIGN §1).
+
+        EMA weights differ from the trained ones, so the running statistics copied from G do
+        not fit them. They are re-estimated as a plain average over ``num_batches`` fixed
+        training frames (no augmentation) with noise from a private generator, so training
+        randomness is untouched.
+        """
+        gen = self.G_ema
+        if gen is None:
+            return
+        norms = [m for m in gen.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                 and m.track_running_stats]
+        if not norms:
+            return
+        if self._bn_labels is None:
+            plain = TorchDataset(self.train_data.dataset, self.cfg.data.height,
+                                 self.cfg.data.width, train=False,
+                                 max_depth_m=self.cfg.data.max_depth_m,
+                                 crop=self.cfg.data.random_crop)
+            count = min(len(plain), num_batches * self.cfg.train.batch_size)
+            labels = torch.stack([plain[i]["labels"] for i in range(count)])
+            self._bn_labels = labels.split(self.cfg.train.batch_size)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the refresh batches
+        gen.train()
+        rng = torch.Generator().manual_seed(12345)
+        for labels in self._bn_labels:
+            labels = labels.to(self.device)
+            z = torch.randn((len(labels), gen.z_dim), generator=rng)
+            if self.cfg.model.spatial_noise:
+                z = z[:, :, None, None].expand(-1, -1, *labels.shape[-2:]).contiguous()
+            gen(one_hot(labels, self.num_classes, check=False), z.to(self.device))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        gen.eval()
+
     # -- checkpoints --------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
@@ -369,6 +410,7 @@ class Trainer:
         if not self.dist.is_main:
             return None
         path = self.run_dir / (name or f"step_{self.step:07d}.pt")
+        self.refresh_bn_stats()
         save_checkpoint(self.state_dict(), path)
         if name is None:
             for old in list_step_checkpoints(self.run_dir)[:-self.cfg.train.keep_last]:
@@ -393,6 +435,7 @@ class Trainer:
     def sample_grid(self, count: int = 4) -> np.ndarray:
         """label | generated RGB | generated depth | real RGB | real depth, one row a frame."""
         batch = self.fixed_batch(count)
+        self.refresh_bn_stats()
         gen = self.eval_generator
         was_training = gen.training
         gen.eval()
@@ -421,8 +464,10 @@ class Trainer:
         target = tc.steps if steps is None else steps
         logger = RunLogger(self.run_dir) if self.dist.is_main else None
         start_step, t0 = self.step, time.perf_counter()
-        if evaluate_fn is not None and self.step == 0 and logger is not None:
-            logger.log(self.step, {f"eval/{k}": v for k, v in evaluate_fn(self).items()})
+        if self.step == 0 and logger is not None:
+            self.save("init.pt")  # the untrained state, for start-vs-end comparisons
+            if evaluate_fn is not None:
+                logger.log(self.step, {f"eval/{k}": v for k, v in evaluate_fn(self).items()})
         bar = tqdm(total=target, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=f"train {self.cfg.name}")
         last: dict[str, float] = {}

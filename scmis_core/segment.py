@@ -1,0 +1,701 @@
+"""RGB-D semantic segmentation: training, evaluation and loading of segmenter checkpoints.
+
+``python -m scmis_core.segment train --arch esanet-r34 --out runs/seg [data.key=value ...]``
+trains a segmenter on the training split of the data config (any data source);
+``python -m scmis_core.segment eval --checkpoint CKPT`` reports mIoU, per-class IoU and pixel
+accuracy on the test split (and a confusion-matrix PNG). A trained segmenter is the
+semantic-consistency judge of ``scmis_core.evaluate`` (generated RGB + real depth, as in the
+paper) and the network of the augmentation experiments (``scmis_core.experiments``).
+Architectures are chosen by name from :data:`SEGMENTERS`; training options are the fields
+of :class:`SegmentOptions` (one ``--flag`` each on the command line).
+
+A run folder holds ``options.json``, ``metrics.jsonl``, ``tb/`` (TensorBoard),
+``step_NNNNNNN.pt`` (every ``ckpt_every`` steps; the last ``keep_last`` kept),
+``segmenter.pt`` (final weights), ``segmenter_eval.json`` and ``confusion.png``.
+Checkpoints (``kind: "segmenter"``) hold the architecture name and its arguments, the data
+config, the options, the class names and the weights, plus optimizer / schedule / RNG
+states in step checkpoints; they load with ``weights_only=True`` and are written atomically.
+``--resume`` continues from the newest step checkpoint of the folder with the same batches,
+augmentation and mixing as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
+                         load_module_state, save_checkpoint)
+from .config import ConfigError, DataConfig, from_dict
+from .data.base import LabelledDataset
+from .data.registry import dataset_from_config
+from .data.sample import Sample
+from .data.transforms import TorchDataset, inverse_frequency_weights
+from .metrics.segmentation import ConfusionMatrix
+from .models.esanet import build_esanet, load_backbone_weights
+from .models.segnet import SmallRGBDUNet
+from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state, seed_everything,
+                      select_device)
+
+#: name -> constructor(num_classes, **arch_kwargs) returning a module
+#: ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,N,H,W)`` over ids 1..N.
+#: Modules whose ``forward`` takes ``return_sides=True`` get multi-scale supervision.
+SEGMENTERS: dict[str, Callable[..., nn.Module]] = {
+    "unet-rgbd": lambda n, **kw: SmallRGBDUNet(n, **kw),
+    "unet-rgb": lambda n, **kw: SmallRGBDUNet(n, use_depth=False, **kw),
+    "esanet": lambda n, **kw: build_esanet(n, **kw),
+    "esanet-r18": lambda n, **kw: build_esanet(n, **{"encoder": "resnet18", **kw}),
+    "esanet-r34": lambda n, **kw: build_esanet(n, **{"encoder": "resnet34", **kw}),
+}
+_SIDE_OUTPUTS = ("esanet", "esanet-r18", "esanet-r34")
+
+
+class Segmenter:
+    """A trained segmenter: ``predict(rgb, depth) -> (B,H,W) int64 ids 1..N``."""
+
+    def __init__(self, model: nn.Module, num_classes: int, class_names: list[str],
+                 device: torch.device, info: dict[str, Any]):
+        self.model = model.to(device).eval()
+        self.num_classes = num_classes
+        self.class_names = class_names
+        self.device = device
+        self.info = info
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto"
+                        ) -> "Segmenter":
+        """Load a ``segmenter`` checkpoint written by :func:`train_segmenter`."""
+        dev = select_device(device) if isinstance(device, str) else device
+        state = load_checkpoint(path, kind="segmenter")
+        arch = state["config"]["arch"]
+        if arch not in SEGMENTERS:
+            raise CheckpointError(f"checkpoint {path}: unknown segmenter {arch!r}; expected "
+                                  f"one of {', '.join(SEGMENTERS)}")
+        model = SEGMENTERS[arch](state["num_classes"], **state["config"].get("arch_kwargs", {}))
+        load_module_state(model, state["models"]["segmenter"], path, "segmenter")
+        return cls(model, int(state["num_classes"]), list(state.get("class_names", [])), dev,
+                   state["config"])
+
+    @torch.no_grad()
+    def predict(self, rgb: torch.Tensor, depth: torch.Tensor | None) -> torch.Tensor:
+        """rgb (B,3,H,W) in [-1,1], depth (B,1,H,W) in [-1,1] -> ids (B,H,W) in 1..N."""
+        rgb = rgb.to(self.device, torch.float32)
+        depth = depth.to(self.device, torch.float32) if depth is not None else None
+        height, width = rgb.shape[-2:]
+        m = getattr(self.model, "multiple", 1)
+        net_h, net_w = max(m, round(height / m) * m), max(m, round(width / m) * m)
+        if (net_h, net_w) != (height, width):
+            rgb = F.interpolate(rgb, size=(net_h, net_w), mode="bilinear", align_corners=False)
+            if depth is not None:
+                depth = F.interpolate(depth, size=(net_h, net_w), mode="nearest")
+        logits = self.model(rgb, depth)
+        if (net_h, net_w) != (height, width):
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear",
+                                   align_corners=False)
+        return logits.argmax(1) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Options, losses, class weights, augmentation.
+
+
+@dataclass
+class SegmentOptions:
+    """Every training option of :func:`train_segmenter` (``--flag`` per field on the CLI)."""
+
+    arch: str = "unet-rgbd"
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    steps: int = 600
+    batch_size: int = 8
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 2e-3  # peak learning rate of the OneCycle schedule
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # SGD only
+    schedule: str = "onecycle"  # onecycle | constant
+    class_weights: str = "eq3"  # eq3 (per-batch inverse frequency) | median | none
+    max_class_weight: float = 100.0
+    scale_min: float = 1.0  # random rescaling of each training image, then crop/pad to size
+    scale_max: float = 1.0
+    multiscale_loss: bool = True  # side outputs of ESANet supervised too
+    seed: int = 0
+    train_frames: int = 0  # use the first N training frames (0 = all): low-data settings
+    cache_frames: int = 4000  # keep up to this many training frames in memory
+    eval_frames: int = 0  # test frames evaluated (0 = all)
+    eval_every: int = 0  # steps between test evaluations (0 = only at the end)
+    ckpt_every: int = 0  # steps between step checkpoints (0 = none)
+    keep_last: int = 2
+    log_every: int = 20
+    backbone_weights: str = ""  # local torchvision-format ResNet weights (ESANet encoders)
+    mix_checkpoint: str = ""  # generator checkpoint for online class mixing ("" = off)
+    mix_ratio: float = 0.7
+    mix_mode: str = "rgb"  # rgb | depth | rgbd
+    mix_p: float = 0.5  # probability that a training sample is mixed
+    tensorboard: bool = True
+
+    def validate(self) -> "SegmentOptions":
+        """Raise ValueError naming the option, what was expected and what was found."""
+        checks = [
+            ("arch", self.arch in SEGMENTERS, f"one of {', '.join(SEGMENTERS)}"),
+            ("steps", self.steps >= 1, "an integer >= 1"),
+            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
+            ("optimizer", self.optimizer in ("adamw", "sgd"), "adamw or sgd"),
+            ("lr", 0 < self.lr <= 10, "a value in (0, 10]"),
+            ("schedule", self.schedule in ("onecycle", "constant"), "onecycle or constant"),
+            ("class_weights", self.class_weights in ("eq3", "median", "none"),
+             "eq3, median or none"),
+            ("scale_min", 0.1 <= self.scale_min <= self.scale_max <= 10,
+             "0.1 <= scale_min <= scale_max <= 10"),
+            ("train_frames", self.train_frames >= 0, "an integer >= 0"),
+            ("mix_ratio", 0 <= self.mix_ratio <= 1, "a value in [0, 1]"),
+            ("mix_mode", self.mix_mode in ("rgb", "depth", "rgbd"), "rgb, depth or rgbd"),
+            ("mix_p", 0 <= self.mix_p <= 1, "a value in [0, 1]"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"segment option {name}: expected {expected}, found "
+                                 f"{getattr(self, name)!r}")
+        return self
+
+
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor,
+                      weights: torch.Tensor | None = None,
+                      max_weight: float = 100.0) -> torch.Tensor:
+    """Cross-entropy over ids 1..N; void ignored.
+
+    ``weights`` (N,) are fixed class weights; ``None`` uses the eq.-3 inverse-frequency
+    weights of this batch (clamped to ``max_weight``).
+    """
+    num_classes = logits.shape[1]
+    if weights is None:
+        weights = inverse_frequency_weights(labels, num_classes)[1:].clamp(max=max_weight)
+    target = labels - 1  # void -> -1 (ignored)
+    return F.cross_entropy(logits.float(), target, weight=weights.to(logits.device),
+                           ignore_index=-1)
+
+
+def multiscale_loss(logits: torch.Tensor, sides: Sequence[torch.Tensor], labels: torch.Tensor,
+                    weights: torch.Tensor | None = None,
+                    max_weight: float = 100.0) -> torch.Tensor:
+    """Sum of :func:`segmentation_loss` at full size and at each side output's size.
+
+    Labels are downsampled by nearest neighbour to each side output's (h, w).
+    """
+    total = segmentation_loss(logits, labels, weights, max_weight)
+    for side in sides:
+        small = F.interpolate(labels[:, None].float(), size=side.shape[-2:],
+                              mode="nearest")[:, 0].long()  # (B, h, w)
+        total = total + segmentation_loss(side, small, weights, max_weight)
+    return total
+
+
+def median_frequency_weights(data: TorchDataset, num_classes: int,
+                             limit: int | None = None) -> torch.Tensor:
+    """Median-frequency class weights (Eigen & Fergus) over a data set: (N,) float32.
+
+    ``freq_c`` = pixels of class c / pixels of the images where c appears;
+    ``w_c = median(freq) / freq_c`` over the classes that appear; 0 for absent classes.
+    """
+    pixels = np.zeros(num_classes + 1, dtype=np.float64)
+    image_pixels = np.zeros(num_classes + 1, dtype=np.float64)
+    count = len(data) if limit is None else min(limit, len(data))
+    for index in range(count):
+        labels = data[index]["labels"].numpy()
+        hist = np.bincount(labels.reshape(-1), minlength=num_classes + 1)
+        pixels += hist
+        image_pixels += (hist > 0) * labels.size
+    freq = np.divide(pixels, image_pixels, out=np.zeros_like(pixels), where=image_pixels > 0)
+    present = freq[1:] > 0
+    weights = np.zeros(num_classes, dtype=np.float64)
+    if present.any():
+        median = np.median(freq[1:][present])
+        weights[present] = median / freq[1:][present]
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def random_scale_crop(rgb: torch.Tensor, depth: torch.Tensor, labels: torch.Tensor,
+                      scale_min: float, scale_max: float, generator: torch.Generator
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rescale each sample by a factor drawn from [scale_min, scale_max], then crop (or pad)
+    back to the batch size at a random position.
+
+    rgb bilinear, depth and labels nearest (holes and ids stay exact); padding is rgb 0,
+    depth -1 (invalid) and labels 0 (void, ignored by the loss). Randomness from
+    ``generator`` (CPU).
+    """
+    if scale_min == scale_max == 1.0:
+        return rgb, depth, labels
+    batch, _, height, width = rgb.shape
+    out_rgb, out_depth, out_labels = rgb.clone(), depth.clone(), labels.clone()
+    draws = torch.rand(batch, 3, generator=generator)  # scale, top, left in [0, 1)
+    for b in range(batch):
+        s = scale_min + float(draws[b, 0]) * (scale_max - scale_min)
+        h, w = max(1, round(height * s)), max(1, round(width * s))
+        r = F.interpolate(rgb[b:b + 1], size=(h, w), mode="bilinear", align_corners=False)
+        d = F.interpolate(depth[b:b + 1], size=(h, w), mode="nearest")
+        lab = F.interpolate(labels[b:b + 1, None].float(), size=(h, w),
+                            mode="nearest")[:, 0].long()
+        if h < height or w < width:  # pad to at least the output size
+            ph, pw = max(0, height - h), max(0, width - w)
+            r = F.pad(r, (0, pw, 0, ph), value=0.0)
+            d = F.pad(d, (0, pw, 0, ph), value=-1.0)
+            lab = F.pad(lab, (0, pw, 0, ph), value=0)
+        top = int(float(draws[b, 1]) * (r.shape[-2] - height + 1))
+        left = int(float(draws[b, 2]) * (r.shape[-1] - width + 1))
+        window = (..., slice(top, top + height), slice(left, left + width))
+        out_rgb[b] = r[0][window]
+        out_depth[b] = d[0][window]
+        out_labels[b] = lab[0][window]
+    return out_rgb, out_depth, out_labels
+
+
+class FirstFrames(LabelledDataset):
+    """The first ``count`` frames of a data set (low-data experiments)."""
+
+    def __init__(self, dataset: LabelledDataset, count: int):
+        if count > len(dataset):
+            raise ValueError(f"train_frames: expected at most the {len(dataset)} frames of "
+                             f"the training split, found {count}")
+        self.dataset = dataset
+        self.count = count
+        self.class_names = dataset.class_names
+        self.has_depth = dataset.has_depth
+
+    def __len__(self) -> int:
+        return self.count
+
+    def load(self, index: int) -> Sample:
+        return self.dataset[index]
+
+    def describe(self, index: int) -> str:
+        return self.dataset.describe(index)
+
+
+class CachedFrames(LabelledDataset):
+    """A data set whose frames are loaded once and kept in memory (small training sets)."""
+
+    def __init__(self, dataset: LabelledDataset):
+        self.dataset = dataset
+        self.class_names = dataset.class_names
+        self.has_depth = dataset.has_depth
+        self.frames = [dataset[i] for i in range(len(dataset))]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def load(self, index: int) -> Sample:
+        return self.frames[index]
+
+    def describe(self, index: int) -> str:
+        return self.dataset.describe(index)
+
+
+def evaluate_segmenter(segmenter: Segmenter, data: TorchDataset, batch_size: int = 8,
+                       limit: int | None = None, rgb_fn=None) -> ConfusionMatrix:
+    """Confusion matrix of ``segmenter`` on ``data`` (first ``limit`` frames).
+
+    ``rgb_fn(batch) -> rgb`` replaces the real RGB (e.g. with generated images).
+    """
+    conf = ConfusionMatrix(segmenter.num_classes)
+    count = len(data) if limit is None else min(limit, len(data))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(count)),
+                                         batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        rgb = rgb_fn(batch) if rgb_fn is not None else batch["rgb"]
+        pred = segmenter.predict(rgb, batch["depth"])
+        conf.update(pred.cpu(), batch["labels"])
+    return conf
+
+
+def confusion_report(conf: ConfusionMatrix, class_names: Sequence[str]) -> dict[str, Any]:
+    """mIoU, pixel accuracy, mean accuracy and per-class IoU (classes seen) as a dict."""
+    return {"miou": conf.miou(), "pixel_accuracy": conf.pixel_accuracy(),
+            "mean_accuracy": conf.mean_accuracy(),
+            "per_class_iou": {name: float(v) for name, v in
+                              zip(class_names, conf.per_class_iou()) if np.isfinite(v)}}
+
+
+# --------------------------------------------------------------------------------------------
+# Training.
+
+
+def _open_train_set(data_cfg: DataConfig, opts: SegmentOptions,
+                    train_set: LabelledDataset | None) -> LabelledDataset:
+    dataset = train_set if train_set is not None else dataset_from_config(
+        data_cfg, data_cfg.train_split)
+    if opts.train_frames:
+        dataset = FirstFrames(dataset, opts.train_frames)
+    if len(dataset) <= opts.cache_frames and not isinstance(dataset, CachedFrames):
+        dataset = CachedFrames(dataset)
+    return dataset
+
+
+def _build_model(opts: SegmentOptions, num_classes: int) -> nn.Module:
+    model = SEGMENTERS[opts.arch](num_classes, **opts.arch_kwargs)
+    if opts.backbone_weights:
+        if not opts.arch.startswith("esanet"):
+            raise ValueError(f"backbone_weights: only ESANet architectures load ResNet "
+                             f"weights, found arch {opts.arch!r}")
+        load_backbone_weights(model, opts.backbone_weights)
+    return model
+
+
+def _optimizer(opts: SegmentOptions, model: nn.Module) -> torch.optim.Optimizer:
+    if opts.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum,
+                               weight_decay=opts.weight_decay, nesterov=False)
+    return torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+
+
+def _schedule(opts: SegmentOptions, opt: torch.optim.Optimizer):
+    if opts.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=opts.steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def train_segmenter(data_cfg: DataConfig, out: str | Path, *, arch: str = "unet-rgbd",
+                    steps: int = 600, batch_size: int = 8, lr: float = 2e-3, seed: int = 0,
+                    device: str = "auto", arch_kwargs: dict[str, Any] | None = None,
+                    progress: bool = True, test_cfg: DataConfig | None = None,
+                    train_set: LabelledDataset | None = None, resume: bool = False,
+                    **options: Any) -> dict[str, Any]:
+    """Train a segmenter on ``data_cfg``'s training split; write ``out/segmenter.pt``.
+
+    Defaults: AdamW with a OneCycle schedule, the data config's flips / crops,
+    class-balanced (eq. 3) cross-entropy. Any other :class:`SegmentOptions` field can be
+    given as a keyword (``optimizer="sgd"``, ``class_weights="median"``, ``scale_max=1.4``,
+    ``mix_checkpoint=...``). ``test_cfg`` evaluates on another data config's test split
+    (e.g. train on an augmented folder, test on the real data); ``train_set`` replaces the
+    training split. ``resume`` continues from the newest ``out/step_*.pt``. Returns test
+    mIoU / pixel accuracy / per-class IoU and the checkpoint path.
+    """
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(SegmentOptions)})
+    if unknown:
+        raise ValueError(f"train_segmenter: unknown options {unknown}; expected fields of "
+                         "SegmentOptions")
+    opts = SegmentOptions(arch=arch, arch_kwargs=dict(arch_kwargs or {}), steps=steps,
+                          batch_size=batch_size, lr=lr, seed=seed, **options).validate()
+    return SegmenterTrainer(data_cfg, out, opts, device=device, progress=progress,
+                            test_cfg=test_cfg, train_set=train_set).fit(resume=resume)
+
+
+class SegmenterTrainer:
+    """Builds data, model, optimiser, schedule and mixer from options; trains and evaluates."""
+
+    def __init__(self, data_cfg: DataConfig, out: str | Path, opts: SegmentOptions, *,
+                 device: str = "auto", progress: bool = True,
+                 test_cfg: DataConfig | None = None,
+                 train_set: LabelledDataset | None = None):
+        from .train import BatchStream
+
+        self.data_cfg, self.opts, self.progress = data_cfg, opts, progress
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = select_device(device)
+        seed_everything(opts.seed)
+        dataset = _open_train_set(data_cfg, opts, train_set)
+        self.num_classes = dataset.num_classes
+        self.class_names = list(dataset.class_names)
+        self.train = TorchDataset(dataset, data_cfg.height, data_cfg.width, train=True,
+                                  seed=data_cfg.seed, max_depth_m=data_cfg.max_depth_m,
+                                  flip=data_cfg.flip, crop=data_cfg.random_crop)
+        self.test_cfg = test_cfg or data_cfg
+        test_set = dataset_from_config(self.test_cfg, self.test_cfg.test_split)
+        if test_set.num_classes != self.num_classes:
+            raise ValueError(f"test data: expected {self.num_classes} classes (the training "
+                             f"data's), found {test_set.num_classes}")
+        self.test = TorchDataset(test_set, data_cfg.height, data_cfg.width, train=False,
+                                 max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+        self.stream = BatchStream(self.train, opts.batch_size, opts.seed,
+                                  data_cfg.num_workers)
+        self.model = _build_model(opts, self.num_classes).to(self.device)
+        self.sides = opts.multiscale_loss and opts.arch in _SIDE_OUTPUTS
+        self.opt = _optimizer(opts, self.model)
+        self.sched = _schedule(opts, self.opt)
+        self.weights: torch.Tensor | None = None
+        if opts.class_weights == "median":
+            plain = TorchDataset(dataset, data_cfg.height, data_cfg.width, train=False,
+                                 max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+            self.weights = median_frequency_weights(plain, self.num_classes)
+        elif opts.class_weights == "none":
+            self.weights = torch.ones(self.num_classes)
+        self.aug_gen = torch.Generator().manual_seed(opts.seed * 7919 + 17)
+        self.mixer = None
+        if opts.mix_checkpoint:
+            from .augment import OnlineClassMix
+            from .synthesize import Synthesizer
+
+            synth = Synthesizer.from_checkpoint(opts.mix_checkpoint, device=self.device)
+            self.mixer = OnlineClassMix(synth, opts.mix_ratio, opts.mix_mode, opts.mix_p,
+                                        seed=opts.seed, max_depth_m=data_cfg.max_depth_m,
+                                        num_classes=self.num_classes)
+        self.step = 0
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild and describe the model."""
+        opts = self.opts
+        return {"arch": opts.arch, "arch_kwargs": dict(opts.arch_kwargs),
+                "data": dict(self.data_cfg.__dict__), "steps": opts.steps, "lr": opts.lr,
+                "batch_size": opts.batch_size, "seed": opts.seed,
+                "options": dataclasses.asdict(opts)}
+
+    def state_dict(self, full: bool) -> dict[str, Any]:
+        """Segmenter checkpoint; ``full`` adds optimizer, schedule and RNG states."""
+        state: dict[str, Any] = {
+            "kind": "segmenter", "step": self.step, "num_classes": self.num_classes,
+            "class_names": self.class_names, "config": self.config(),
+            "models": {"segmenter": self.model.state_dict()},
+        }
+        if full:
+            state.update(optimizers={"segmenter": self.opt.state_dict()},
+                         scheduler=self.sched.state_dict(), rng=capture_rng_state(),
+                         aug_gen=self.aug_gen.get_state())
+        return state
+
+    def save_step(self) -> Path:
+        """``step_NNNNNNN.pt`` (atomic); older ones beyond ``keep_last`` are removed."""
+        path = save_checkpoint(self.state_dict(full=True),
+                               self.out / f"step_{self.step:07d}.pt")
+        for old in list_step_checkpoints(self.out)[:-self.opts.keep_last]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load(self, path: Path) -> None:
+        """Restore a step checkpoint of this run (errors name the file)."""
+        state = load_checkpoint(path, kind="segmenter")
+        if "optimizers" not in state:
+            raise CheckpointError(f"checkpoint {path}: has no optimizer state (not a step "
+                                  "checkpoint); cannot resume from it")
+        saved = state["config"].get("options", {})
+        for key in ("arch", "arch_kwargs", "steps", "batch_size", "optimizer", "lr", "seed",
+                    "mix_checkpoint", "mix_ratio", "mix_mode", "mix_p", "train_frames"):
+            if key in saved and saved[key] != getattr(self.opts, key):
+                raise CheckpointError(f"checkpoint {path}: option {key} was {saved[key]!r}, "
+                                      f"this run has {getattr(self.opts, key)!r}")
+        if state["num_classes"] != self.num_classes:
+            raise CheckpointError(f"checkpoint {path}: {state['num_classes']} classes, the "
+                                  f"data has {self.num_classes}")
+        load_module_state(self.model, state["models"]["segmenter"], path, "segmenter")
+        self.opt.load_state_dict(state["optimizers"]["segmenter"])
+        self.sched.load_state_dict(state["scheduler"])
+        restore_rng_state(state["rng"])
+        self.aug_gen.set_state(state["aug_gen"])
+        self.step = int(state["step"])
+
+    # -- training ---------------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, Any]) -> float:
+        """One optimiser step on a batch; returns the loss."""
+        opts = self.opts
+        if self.mixer is not None:
+            batch = self.mixer(batch, self.step)
+        rgb, depth, labels = random_scale_crop(batch["rgb"], batch["depth"], batch["labels"],
+                                               opts.scale_min, opts.scale_max, self.aug_gen)
+        rgb, depth, labels = (t.to(self.device) for t in (rgb, depth, labels))
+        self.model.train()
+        if self.sides:
+            logits, sides = self.model(rgb, depth, return_sides=True)
+            loss = multiscale_loss(logits, sides, labels, self.weights, opts.max_class_weight)
+        else:
+            loss = segmentation_loss(self.model(rgb, depth), labels, self.weights,
+                                     opts.max_class_weight)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"segmenter step {self.step + 1}: loss is not finite "
+                               f"({float(loss)}); lower the learning rate")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return float(loss)
+
+    def evaluate(self) -> tuple[ConfusionMatrix, Segmenter]:
+        """Confusion matrix on the test split (``eval_frames`` of it)."""
+        seg = Segmenter(self.model, self.num_classes, self.class_names, self.device,
+                        self.config())
+        conf = evaluate_segmenter(seg, self.test, self.opts.batch_size,
+                                  self.opts.eval_frames or None)
+        self.model.train()
+        return conf, seg
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to ``steps`` (continuing a checkpoint when ``resume``), evaluate, save."""
+        from .train import RunLogger
+
+        opts = self.opts
+        if resume:
+            found = list_step_checkpoints(self.out)
+            if found:
+                self.load(found[-1])
+        atomic_write_text(self.out / "options.json",
+                          json.dumps(dataclasses.asdict(opts), indent=2))
+        logger = RunLogger(self.out) if opts.tensorboard else None
+        t0 = time.perf_counter()
+        bar = tqdm(total=opts.steps, initial=self.step, desc=f"segmenter {opts.arch}",
+                   unit="step", disable=not self.progress)
+        try:
+            if self.step < opts.steps:
+                for batch in self.stream.from_step(self.step):
+                    loss = self.train_step(batch)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.3f}")
+                    if logger is not None and (self.step % opts.log_every == 0
+                                               or self.step == opts.steps):
+                        logger.log(self.step, {"seg/loss": loss,
+                                               "seg/lr": self.sched.get_last_lr()[0]})
+                    if opts.eval_every and self.step % opts.eval_every == 0 \
+                            and self.step < opts.steps:
+                        conf, _ = self.evaluate()
+                        if logger is not None:
+                            logger.log(self.step, {"seg/test_miou": conf.miou(),
+                                                   "seg/test_pixel_acc": conf.pixel_accuracy()})
+                    if opts.ckpt_every and self.step % opts.ckpt_every == 0:
+                        self.save_step()
+                    if self.step >= opts.steps:
+                        break
+            bar.close()
+            path = save_checkpoint(self.state_dict(full=False), self.out / "segmenter.pt")
+            conf, _ = self.evaluate()
+            conf.save_confusion_png(self.out / "confusion.png", self.class_names)
+            result = {"checkpoint": str(path), "steps": self.step,
+                      "seconds": round(time.perf_counter() - t0, 1),
+                      "train_frames": len(self.train), "test_frames": (
+                          min(opts.eval_frames, len(self.test)) if opts.eval_frames
+                          else len(self.test)),
+                      **confusion_report(conf, self.class_names)}
+            if logger is not None:
+                logger.log(self.step, {"seg/test_miou": result["miou"],
+                                       "seg/test_pixel_acc": result["pixel_accuracy"]})
+            atomic_write_text(self.out / "segmenter_eval.json", json.dumps(result, indent=2))
+            return result
+        finally:
+            bar.close()
+            if logger is not None:
+                logger.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Command line.
+
+
+def _parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``["block=basic", "base_width=16"]`` -> {"block": "basic", "base_width": 16} (YAML)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--model {item!r}: expected key=value (e.g. block=nbt1d)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per :class:`SegmentOptions` field (``--no-flag`` for booleans)."""
+    defaults = SegmentOptions()
+    for f in dataclasses.fields(SegmentOptions):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if f.name == "arch":
+            parser.add_argument(flag, default=value, choices=sorted(SEGMENTERS))
+        elif f.name == "arch_kwargs":
+            parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
+                                help="architecture arguments, e.g. block=basic base_width=16 "
+                                     "decoder_blocks=1")
+        elif isinstance(value, bool):
+            parser.add_argument(flag, default=value, action=argparse.BooleanOptionalAction)
+        else:
+            parser.add_argument(flag, type=type(value), default=value,
+                                help=f"(default {value!r})")
+
+
+def options_from_args(args: argparse.Namespace) -> SegmentOptions:
+    """:class:`SegmentOptions` from parsed :func:`add_option_arguments` flags."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegmentOptions)
+              if f.name != "arch_kwargs"}
+    return SegmentOptions(arch_kwargs=_parse_kwargs(args.model), **values).validate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``train`` / ``eval`` command line."""
+    parser = argparse.ArgumentParser(prog="python -m scmis_core.segment",
+                                     description="Train / evaluate an RGB-D segmenter "
+                                     "(ESANet or the small U-Net).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train a segmenter on the training split",
+                        description="Data comes from the data section of --config and "
+                        "dotted overrides (data.source=nyuv2 data.root=DIR data.height=480 "
+                        "data.width=640 data.random_crop=true data.flip=true).")
+    tr.add_argument("--config", help="YAML config whose data section is used")
+    tr.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.height=64")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--out", required=True, help="run folder (segmenter.pt, step_*.pt, tb/)")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from the newest step_*.pt in --out")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_option_arguments(tr)
+    ev = sub.add_parser("eval", help="mIoU of a segmenter checkpoint on a test split")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--config", help="YAML config whose data section is used (default: the "
+                    "checkpoint's)")
+    ev.add_argument("overrides", nargs="*")
+    ev.add_argument("--size", default=None, help="HxW")
+    ev.add_argument("--limit", type=int, default=0, help="test frames (0 = all)")
+    ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument("--confusion", default="", help="write a confusion-matrix PNG here")
+    ev.add_argument("--device", default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scmis_core.segment train|eval``."""
+    from .config import load_config
+    from .data.registry import parse_size
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            cfg = load_config(args.config, args.overrides)
+            opts = options_from_args(args)
+            result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
+                                      progress=not args.no_progress).fit(resume=args.resume)
+        else:
+            seg = Segmenter.from_checkpoint(args.checkpoint, args.device)
+            if args.config or args.overrides:
+                data_cfg = load_config(args.config, args.overrides).data
+            else:
+                data_cfg = from_dict({"data": seg.info["data"]}).data
+            if args.size:
+                data_cfg.height, data_cfg.width = parse_size(args.size)
+            test = TorchDataset(dataset_from_config(data_cfg, data_cfg.test_split),
+                                data_cfg.height, data_cfg.width, train=False,
+                                max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+            conf = evaluate_segmenter(seg, test, args.batch_size, args.limit or None)
+            result = confusion_report(conf, seg.class_names)
+            if args.confusion:
+                conf.save_confusion_png(args.confusion, seg.class_names)
+    except (CheckpointError, ConfigError, ValueError, FileNotFoundError, RuntimeError,
+            argparse.ArgumentTypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
