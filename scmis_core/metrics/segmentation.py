@@ -23,7 +23,7 @@ def _as_ids(name: str, array) -> np.ndarray:
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     array = np.asarray(array)
-    if not (np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_):
+    if not np.issubdtype(array.dtype, np.integer):  # bool and float are rejected
         raise ValueError(f"ConfusionMatrix: expected integer class ids for {name}, found "
                          f"dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
