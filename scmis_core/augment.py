@@ -13,10 +13,19 @@ training loop, :class:`OnlineClassMix`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
+from .data.base import LabelledDataset
 
 #: The three things a class mix can replace.
 MIX_MODES = ("rgb", "depth", "rgbd")
@@ -138,3 +147,348 @@ def class_mix_batch(rgb: torch.Tensor, depth_m: torch.Tensor, labels: torch.Tens
             raise ValueError(f"class mix mode {mode}: expected synth_depth_m, found None")
         depth_m = torch.where(m, synth_depth_m.to(depth_m.dtype), depth_m)
     return rgb, depth_m, mask
+
+
+# --------------------------------------------------------------------------------------------
+# Online mixing (training loop) and the seeds shared by online and offline mixing.
+
+
+def variant_seed(seed: int, index: int, variant: int) -> int:
+    """Seed of variant ``variant`` of frame ``index`` (noise and class choice), < 2**63."""
+    words = np.random.SeedSequence([seed, index, variant]).generate_state(2, np.uint32)
+    return int((int(words[0]) << 31) ^ int(words[1]))
+
+
+class OnlineClassMix:
+    """Class-mix a training batch on the fly with a :class:`~scmis_core.synthesize.Synthesizer`.
+
+    Each sample is mixed with probability ``p``: an RGB-D image is synthesized from its label
+    map and :func:`class_mix_batch` replaces ``round(ratio*K)`` of its classes. The
+    randomness of step ``s`` depends only on (seed, s), so a resumed run mixes exactly as an
+    uninterrupted one. ``batch`` is a :class:`~scmis_core.data.transforms.TorchDataset` batch
+    (rgb in [-1,1], depth_m metres, depth in [-1,1], labels); ``depth`` is recomputed from
+    the mixed ``depth_m`` with ``max_depth_m``.
+    """
+
+    def __init__(self, synth, ratio: float, mode: str, p: float, *, seed: int = 0,
+                 max_depth_m: float = 10.0, num_classes: int | None = None):
+        _check_mix_args(ratio, mode)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"class mix probability: expected a value in [0, 1], found {p!r}")
+        if num_classes is not None and synth.num_classes != num_classes:
+            raise ValueError(f"class mix generator: trained for {synth.num_classes} classes, "
+                             f"the training data has {num_classes}")
+        needed = ("rgb",) if mode == "rgb" else ("depth",) if mode == "depth" else \
+            ("rgb", "depth")
+        missing = [m for m in needed if m not in synth.outputs]
+        if missing:
+            raise ValueError(f"class mix mode {mode}: the generator has no {missing[0]} output "
+                             f"(its outputs: {', '.join(synth.outputs)})")
+        self.synth, self.ratio, self.mode, self.p = synth, ratio, mode, p
+        self.seed, self.max_depth_m = seed, max_depth_m
+
+    def __call__(self, batch: dict[str, Any], step: int) -> dict[str, Any]:
+        """Return a new batch dict with mixed ``rgb``, ``depth``, ``depth_m`` (and ``mixed``
+        (B,H,W) bool of the replaced pixels)."""
+        from .depth_range import metres_to_unit
+
+        gen = torch.Generator().manual_seed(variant_seed(self.seed, step, 0))
+        labels = batch["labels"]
+        chosen = torch.rand(labels.shape[0], generator=gen) < self.p  # (B,)
+        out = dict(batch)
+        out["mixed"] = torch.zeros(labels.shape, dtype=torch.bool)
+        if not bool(chosen.any()):
+            return out
+        idx = chosen.nonzero()[:, 0]
+        noise_seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        synth = self.synth.synth_tensors(labels[idx], seed=noise_seed)
+        s_rgb = synth.get("rgb")
+        s_depth = synth.get("depth")
+        rgb, depth_m, mask = class_mix_batch(
+            batch["rgb"][idx], batch["depth_m"][idx], labels[idx],
+            None if s_rgb is None else s_rgb.cpu(), None if s_depth is None else s_depth.cpu(),
+            self.synth.num_classes, self.ratio, self.mode, gen)
+        out["rgb"] = batch["rgb"].clone()
+        out["rgb"][idx] = rgb
+        out["depth_m"] = batch["depth_m"].clone()
+        out["depth_m"][idx] = depth_m
+        valid = out["depth_m"] > 0
+        out["depth"] = torch.where(valid, metres_to_unit(out["depth_m"], self.max_depth_m),
+                                   torch.full_like(out["depth_m"], -1.0))
+        out["mixed"][idx] = mask
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Offline generation of a mixed data set in the NYUv2 layout.
+
+MANIFEST = "manifest.json"
+_DONE_DIR = ".shards"
+_TMP_DIR = ".tmp"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (the generator checkpoint in the manifest)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomic(out: Path, final: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``out/.tmp`` (never listed by the loaders), then rename into place."""
+    tmp_dir = out / _TMP_DIR
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{os.getpid()}-{final.parent.name}-{final.name}"
+    try:
+        write(tmp)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_frame(out: Path, split: str, stem: str, rgb: np.ndarray, depth_m: np.ndarray,
+                 labels: np.ndarray) -> None:
+    from .data.io import write_depth, write_labels, write_rgb
+
+    base = out / split
+    _write_atomic(out, base / "rgb" / f"{stem}.png", lambda p: write_rgb(p, rgb))
+    _write_atomic(out, base / "depth" / f"{stem}.png", lambda p: write_depth(p, depth_m))
+    _write_atomic(out, base / "labels_40" / f"{stem}.png", lambda p: write_labels(p, labels))
+
+
+class AugmentJob:
+    """One offline class-mix run: which frames, how many variants, where, with what seeds.
+
+    Work is split into shards of ``shard_size`` frames; a shard is done when its marker
+    ``OUT/.shards/<split>_NNNNN.json`` exists (written after all its files). Every file is
+    written to ``OUT/.tmp`` and renamed into place, so an interrupted run leaves no
+    half-written image; re-running redoes only unfinished shards, with the same per-frame
+    seeds (:func:`variant_seed`), hence identical files.
+    """
+
+    def __init__(self, synth, train: LabelledDataset, out: str | Path, *, variants: int,
+                 ratio: float, mode: str, seed: int = 0, shard_size: int = 32,
+                 include_real: bool = True, test: LabelledDataset | None = None,
+                 size: tuple[int, int] | None = None, settings: dict[str, Any] | None = None):
+        _check_mix_args(ratio, mode)
+        if variants < 1:
+            raise ValueError(f"variants: expected >= 1, found {variants}")
+        if shard_size < 1:
+            raise ValueError(f"shard_size: expected >= 1, found {shard_size}")
+        if synth.num_classes != train.num_classes:
+            raise ValueError(f"generator trained for {synth.num_classes} classes, the data "
+                             f"has {train.num_classes}")
+        self.synth, self.train, self.test = synth, train, test
+        self.out = Path(out)
+        self.variants, self.ratio, self.mode, self.seed = variants, ratio, mode, seed
+        self.shard_size, self.include_real, self.size = shard_size, include_real, size
+        self.settings = {"variants": variants, "ratio": ratio, "mode": mode, "seed": seed,
+                         "shard_size": shard_size, "include_real": include_real,
+                         "size": list(size) if size else None, "train_frames": len(train),
+                         "test_frames": len(test) if test is not None else 0,
+                         **(settings or {})}
+
+    def shards(self) -> list[tuple[str, int, range]]:
+        """(split, shard number, frame indices) of all the work."""
+        jobs = []
+        for split, data in (("train", self.train), ("test", self.test)):
+            if data is None:
+                continue
+            for number, start in enumerate(range(0, len(data), self.shard_size)):
+                jobs.append((split, number, range(start, min(start + self.shard_size,
+                                                              len(data)))))
+        return jobs
+
+    def _marker(self, split: str, number: int) -> Path:
+        return self.out / _DONE_DIR / f"{split}_{number:05d}.json"
+
+    def _prepare(self) -> None:
+        """Check the manifest of an existing output against these settings; write it."""
+        manifest_path = self.out / MANIFEST
+        if manifest_path.is_file():
+            old = json.loads(manifest_path.read_text())
+            if old.get("settings") != self.settings:
+                changed = sorted(k for k in set(old.get("settings", {})) | set(self.settings)
+                                 if old.get("settings", {}).get(k) != self.settings.get(k))
+                raise ValueError(f"output {self.out}: made with other settings ({changed}); "
+                                 "use another --out folder (or delete this one)")
+        elif self.out.is_dir() and any(self.out.iterdir()):
+            raise ValueError(f"output {self.out}: not empty and has no {MANIFEST}; expected an "
+                             "empty folder or an earlier run of this command")
+        shutil.rmtree(self.out / _TMP_DIR, ignore_errors=True)  # leftovers of a killed run
+        self._write_manifest(complete=False)
+
+    def _write_manifest(self, complete: bool) -> None:
+        from .runtime import atomic_write_text
+
+        manifest = {"format": "scmis-augment", "version": 1, "complete": complete,
+                    "settings": self.settings,
+                    "seeds": "frame i, variant k: noise seed and class choice from "
+                             "scmis_core.augment.variant_seed(seed, i, k)",
+                    "class_names": list(self.train.class_names),
+                    "layout": "OUT/{train,test}/{rgb,depth,labels_40}/STEM.png; train STEM = "
+                              "NNNN (real, when included) and NNNN_vK (mixed variant K); "
+                              "test = the real test frames",
+                    "shards_done": len(list((self.out / _DONE_DIR).glob("*.json")))
+                    if (self.out / _DONE_DIR).is_dir() else 0}
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / MANIFEST, json.dumps(manifest, indent=2))
+        (self.out / "classes.txt").write_text("".join(f"{n}\n" for n in
+                                                      self.train.class_names))
+
+    def _frame(self, data: LabelledDataset, index: int):
+        sample = data[index]
+        if self.size is not None and sample.labels.shape != tuple(self.size):
+            from .data.transforms import resize
+
+            sample = resize(sample, *self.size)
+        return sample
+
+    def run_shard(self, split: str, number: int, indices: range, on_frame=None) -> None:
+        """Write every file of one shard, then its marker."""
+        from .data.export import frame_name
+        from .runtime import atomic_write_text
+
+        data = self.train if split == "train" else self.test
+        stems = []
+        for index in indices:
+            sample = self._frame(data, index)
+            stem = frame_name(index, len(data))
+            if split == "test" or self.include_real:
+                _write_frame(self.out, split, stem, sample.rgb, sample.depth_m, sample.labels)
+                stems.append(stem)
+            if split == "train":
+                for k in range(self.variants):
+                    s = variant_seed(self.seed, index, k)
+                    synth_rgb, synth_depth = self.synth.synth(sample.labels, seed=s)
+                    rgb, depth, chosen = class_mix(sample.rgb, sample.depth_m, sample.labels,
+                                                   synth_rgb, synth_depth, self.ratio,
+                                                   self.mode, np.random.default_rng(s))
+                    _write_frame(self.out, split, f"{stem}_v{k}", rgb, depth, sample.labels)
+                    stems.append(f"{stem}_v{k}")
+            if on_frame is not None:
+                on_frame(index)
+        atomic_write_text(self._marker(split, number),
+                          json.dumps({"split": split, "frames": [indices.start, indices.stop],
+                                      "stems": stems}))
+
+    def run(self, progress: bool = True, on_frame=None) -> dict[str, int]:
+        """Do every unfinished shard; returns counts of shards done and skipped."""
+        self._prepare()
+        jobs = self.shards()
+        total = sum(len(r) for _, _, r in jobs)
+        done = skipped = 0
+        with tqdm(total=total, desc=f"class-mix {self.mode} {self.ratio}", unit="frame",
+                  disable=not progress) as bar:
+            for split, number, indices in jobs:
+                if self._marker(split, number).is_file():
+                    skipped += 1
+                    bar.update(len(indices))
+                    continue
+                self.run_shard(split, number, indices, on_frame)
+                bar.update(len(indices))
+                done += 1
+        self._write_manifest(complete=True)
+        shutil.rmtree(self.out / _TMP_DIR, ignore_errors=True)
+        return {"shards_done": done, "shards_skipped": skipped, "shards": len(jobs)}
+
+
+def parse_source(text: str) -> tuple[str, str]:
+    """``"nyuv2:/data/nyu"`` -> ("nyuv2", "/data/nyu"); ``"rooms"`` -> ("rooms", "")."""
+    from .config import DATA_SOURCES
+
+    name, _, root = text.partition(":")
+    if name not in DATA_SOURCES:
+        raise ValueError(f"--source {text!r}: expected SOURCE or SOURCE:ROOT with SOURCE one "
+                         f"of {', '.join(DATA_SOURCES)}")
+    return name, root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scmis_core.augment``: write a class-mixed data set (NYUv2 layout)."""
+    import argparse
+    import sys
+
+    from .checkpoint import CheckpointError
+    from .data.registry import open_dataset, parse_size
+    from .synthesize import Synthesizer
+
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.augment",
+        description="Class-mix augmentation (paper Sec. 4.2): for each training frame write "
+                    "--variants copies whose RGB / depth / both are replaced by a generated "
+                    "image for round(ratio*K) of its K classes. Output: the NYUv2 layout "
+                    "(OUT/train: the real frames and the mixed variants; OUT/test: the real "
+                    "test frames), classes.txt and manifest.json. Sharded and resumable: "
+                    "re-running the same command skips finished shards.")
+    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
+    parser.add_argument("--source", required=True,
+                        help="SOURCE or SOURCE:ROOT, e.g. nyuv2:/data/nyu or rooms")
+    parser.add_argument("--root", default="", help="data set root (instead of SOURCE:ROOT)")
+    parser.add_argument("--split", default="train", help="split to mix (default train)")
+    parser.add_argument("--test-split", default="test",
+                        help="split copied unmixed to OUT/test ('' = none)")
+    parser.add_argument("--n", type=int, default=0, help="first N frames to mix (0 = all)")
+    parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                        help="resize frames to HxW (rooms: generate at HxW, default 240x320)")
+    parser.add_argument("--rooms-frames", type=int, default=1000,
+                        help="rooms: frames per split (default 1000)")
+    parser.add_argument("--data-seed", type=int, default=0, help="rooms: data set seed")
+    parser.add_argument("--variants", type=int, default=4, help="mixed copies per frame")
+    parser.add_argument("--ratio", type=float, default=0.7, help="share of classes replaced")
+    parser.add_argument("--mode", default="rgb", choices=MIX_MODES)
+    parser.add_argument("--seed", type=int, default=0, help="mixing seed")
+    parser.add_argument("--shard-size", type=int, default=32, help="frames per shard")
+    parser.add_argument("--no-real", action="store_true",
+                        help="write only the mixed variants, not the real training frames")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--stop-after-frames", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        source, root = parse_source(args.source)
+        root = root or args.root
+        kwargs: dict[str, Any] = {}
+        if source == "rooms":
+            height, width = args.size or (240, 320)
+            kwargs = {"size": args.rooms_frames, "height": height, "width": width,
+                      "seed": args.data_seed}
+        train = open_dataset(source, root, args.split, **kwargs)
+        if args.n:
+            from .segment import FirstFrames
+            train = FirstFrames(train, min(args.n, len(train)))
+        test = open_dataset(source, root, args.test_split, **kwargs) if args.test_split \
+            else None
+        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device)
+        settings = {"checkpoint_sha256": file_sha256(args.checkpoint),
+                    "checkpoint_step": synth.step, "source": source, "root": root,
+                    "split": args.split, "test_split": args.test_split,
+                    "data_seed": args.data_seed}
+        job = AugmentJob(synth, train, args.out, variants=args.variants, ratio=args.ratio,
+                         mode=args.mode, seed=args.seed, shard_size=args.shard_size,
+                         include_real=not args.no_real, test=test, size=args.size,
+                         settings=settings)
+        on_frame = None
+        if args.stop_after_frames:  # testing: die like a killed process after N frames
+            seen = []
+
+            def on_frame(index: int) -> None:
+                seen.append(index)
+                if len(seen) >= args.stop_after_frames:
+                    os._exit(9)
+        counts = job.run(progress=not args.no_progress, on_frame=on_frame)
+    except (CheckpointError, ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {counts['shards_done']} shards done, "
+          f"{counts['shards_skipped']} already finished, of {counts['shards']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -104,3 +104,101 @@ def test_class_mix_batch_matches_definition():
     _, _, none = class_mix_batch(rgb, depth, labels, rgb + 1, depth * 5, 5, 1.0, "rgbd",
                                  torch.Generator().manual_seed(1), p=0.0)
     assert not none.any()
+
+
+# --- online and offline mixing with a real (tiny, untrained) generator ----------------------
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from scmis_core.augment import OnlineClassMix, variant_seed  # noqa: E402
+from scmis_core.checkpoint import save_checkpoint  # noqa: E402
+from scmis_core.config import from_dict  # noqa: E402
+from scmis_core.data.nyuv2 import NYUv2Dataset  # noqa: E402
+from scmis_core.models import build_generator  # noqa: E402
+from scmis_core.synthesize import Synthesizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_generator(path: Path, num_classes: int = 40, variant: str = "scmis") -> Path:
+    """A seeded, untrained SCMIS generator checkpoint (width 4, 3 scales) for mixing tests."""
+    cfg = from_dict({"model": {"variant": variant, "width": 4, "num_scales": 3, "z_dim": 8,
+                               "spade_hidden": 4},
+                     "data": {"height": 32, "width": 32}})
+    torch.manual_seed(0)
+    gen = build_generator(cfg.model, num_classes)
+    save_checkpoint({"kind": "gan", "config": cfg.to_dict(), "num_classes": num_classes,
+                     "class_names": [f"c{i}" for i in range(1, num_classes + 1)], "step": 0,
+                     "models": {"G": gen.state_dict()}}, path)
+    return path
+
+
+def test_online_mix_deterministic_per_step(tmp_path):
+    synth = Synthesizer.from_checkpoint(tiny_generator(tmp_path / "g.pt", 5), device="cpu")
+    mixer = OnlineClassMix(synth, 0.5, "rgbd", p=0.5, seed=3, num_classes=5)
+    labels = torch.from_numpy(np.stack([LABELS] * 6))
+    batch = {"rgb": torch.zeros(6, 3, 3, 4), "depth_m": torch.full((6, 1, 3, 4), 2.0),
+             "depth": torch.zeros(6, 1, 3, 4), "labels": labels}
+    a, b, c = mixer(batch, 7), mixer(batch, 7), mixer(batch, 8)
+    assert torch.equal(a["rgb"], b["rgb"]) and torch.equal(a["mixed"], b["mixed"])
+    assert not torch.equal(a["mixed"], c["mixed"])  # another step, other choices
+    mixed_samples = a["mixed"].flatten(1).any(1)
+    assert 0 < int(mixed_samples.sum()) < 6  # p = 0.5 of 6 samples (seeded)
+    changed = (a["rgb"] != 0).any(1) | (a["depth_m"][:, 0] != 2.0)
+    assert torch.equal(changed, a["mixed"])  # exactly the masked pixels change
+    assert not a["mixed"][labels == 0].any()
+    assert torch.equal(a["labels"], labels) and torch.equal(batch["rgb"], torch.zeros(6, 3, 3,
+                                                                                      4))
+    with pytest.raises(ValueError, match="5 classes"):
+        OnlineClassMix(synth, 0.5, "rgb", 1.0, num_classes=40)
+
+
+def test_variant_seed_distinct():
+    seeds = {variant_seed(0, i, k) for i in range(50) for k in range(4)}
+    assert len(seeds) == 200 and all(0 <= s < 2**63 for s in seeds)
+
+
+def _augment(out: Path, ckpt: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "scmis_core.augment", "--checkpoint", str(ckpt),
+           "--source", "rooms", "--size", "32x32", "--rooms-frames", "6", "--n", "5",
+           "--variants", "2", "--ratio", "0.5", "--mode", "rgbd", "--shard-size", "2",
+           "--device", "cpu", "--no-progress", "--out", str(out), *extra]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def test_offline_augment_resumes_after_kill_with_identical_output(tmp_path):
+    ckpt = tiny_generator(tmp_path / "g.pt")
+    full = _augment(tmp_path / "full", ckpt)
+    assert full.returncode == 0, full.stderr
+    killed = _augment(tmp_path / "resumed", ckpt, "--stop-after-frames", "3")
+    assert killed.returncode == 9  # died abruptly inside the second shard
+    manifest = json.loads((tmp_path / "resumed" / "manifest.json").read_text())
+    assert manifest["complete"] is False
+    assert len(list((tmp_path / "resumed" / ".shards").glob("*.json"))) == 1
+    rerun = _augment(tmp_path / "resumed", ckpt)
+    assert rerun.returncode == 0, rerun.stderr
+    # train shards of 2+2+1 frames and test shards of 2+2+2: only the first was finished
+    assert "5 shards done, 1 already finished, of 6" in rerun.stdout
+    a, b = _tree(tmp_path / "full"), _tree(tmp_path / "resumed")
+    # 5 real + 10 mixed train frames and 6 test frames, three files each
+    assert len(a) == (5 + 10 + 6) * 3 and a == b
+    assert not (tmp_path / "resumed" / ".tmp").exists()
+    manifest = json.loads((tmp_path / "resumed" / "manifest.json").read_text())
+    assert manifest["complete"] is True and len(manifest["settings"]["checkpoint_sha256"]) == 64
+    # the result is a data set in the NYUv2 layout; mixed frames keep the real labels
+    data = NYUv2Dataset(tmp_path / "resumed", "train")
+    assert len(data) == 15
+    by_name = {data[i].name: data[i] for i in range(len(data))}
+    real, mixed = by_name["0000"], by_name["0000_v0"]
+    assert np.array_equal(real.labels, mixed.labels)
+    assert not np.array_equal(real.rgb, mixed.rgb)
+    # a rerun with other settings into the same folder is refused
+    other = _augment(tmp_path / "resumed", ckpt, "--seed", "1")
+    assert other.returncode == 2 and "other settings" in other.stderr
