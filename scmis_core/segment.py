@@ -513,15 +513,16 @@ class SegmenterTrainer:
         else:
             loss = segmentation_loss(self.model(rgb, depth), labels, self.weights,
                                      opts.max_class_weight)
-        if not torch.isfinite(loss):
+        value = float(loss.detach())
+        if not math.isfinite(value):
             raise RuntimeError(f"segmenter step {self.step + 1}: loss is not finite "
-                               f"({float(loss)}); lower the learning rate")
+                               f"({value}); lower the learning rate")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.sched.step()
         self.step += 1
-        return float(loss)
+        return value
 
     def evaluate(self) -> tuple[ConfusionMatrix, Segmenter]:
         """Confusion matrix on the test split (``eval_frames`` of it)."""

@@ -106,6 +106,13 @@ def test_class_mix_batch_matches_definition():
     assert not none.any()
 
 
+def test_class_mix_masks_never_choose_absent_classes():
+    labels = torch.tensor([[[1, 1], [4, 4]]])
+    for seed in range(10):
+        mask = class_mix_masks(labels, 6, 1.0, torch.Generator().manual_seed(seed))
+        assert mask.all()
+
+
 # --- online and offline mixing with a real (tiny, untrained) generator ----------------------
 
 import json  # noqa: E402
