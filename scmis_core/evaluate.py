@@ -104,8 +104,10 @@ class GeneratorEvaluator:
         metrics: dict[str, float] = {}
         if "rgb" in outputs:
             real = self.real_stats()
-            metrics["fid"] = float(frechet_distance(real.mean(), real.cov(),
-                                                    fake_stats.mean(), fake_stats.cov()))
+            # "eig": trace of sqrt(S1 S2) from eigenvalues; agrees with sqrtm to ~1e-9 and
+            # is several times faster on 2048x2048 covariances.
+            metrics["fid"] = float(frechet_distance(real.mean(), real.cov(), fake_stats.mean(),
+                                                    fake_stats.cov(), method="eig"))
         if "depth" in outputs:
             errors = depth_err.compute()
             metrics.update(abs_rel=float(errors["abs_rel"]), rmse=float(errors["rmse_m"]),

@@ -39,3 +39,23 @@ def nyu_mini() -> Path:
 def repo_root() -> Path:
     """The repository root."""
     return REPO
+
+
+TINY_GAN_OVERRIDES = {
+    "data": {"height": 32, "width": 32, "rooms_train_size": 8, "rooms_test_size": 4,
+             "num_workers": 0},
+    "model": {"width": 4, "num_scales": 3, "spade_hidden": 8, "z_dim": 8, "disc_width": 8,
+              "disc_head_width": 16},
+    "train": {"batch_size": 2, "steps": 1, "sample_every": 100, "ema_decay": 0.9},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_checkpoint(tmp_path_factory) -> Path:
+    """A real (1-step) rooms SCMIS checkpoint at 32x32: ``<run>/final.pt``."""
+    from scmis_core.config import from_dict
+    from scmis_core.train import Trainer
+
+    run = tmp_path_factory.mktemp("tiny_gan")
+    Trainer(from_dict(TINY_GAN_OVERRIDES), run, progress=False).fit()
+    return run / "final.pt"
