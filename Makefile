@@ -49,15 +49,34 @@ install: venv
 	  | grep -v "^$$" || true
 	@rm -rf build *.egg-info
 
+DEMO_STEPS ?= 300
+DEMO_SEG_STEPS ?= 300
+DEMO_EVAL_IMAGES ?= 50
+
 demo: install
-	$(PY) -m scmis_core.data.export --source rooms --n 64 --size 240x320 \
+	$(PY) -m scmis_core.data.export --source rooms --split all --n 64 --size 240x320 \
 	  --overwrite --out $(DEMO_DIR)/rooms_nyu_layout
 	$(PY) -m scmis_core.data.preview --source rooms --n 6 --size 240x320 \
 	  --out $(DEMO_DIR)/rooms_preview.png
-	$(PY) -m scmis_core.data.rooms --bench --size 240x320
+	$(PY) -m scmis_core.data.rooms --bench --size 240x320 --n 20
+	$(PY) -m scmis_core.segment train --config config/rooms_small.yaml \
+	  --steps $(DEMO_SEG_STEPS) --out $(DEMO_DIR)/segmenter
+	rm -rf $(DEMO_DIR)/train
+	$(PY) -m scmis_core.train --config config/rooms_small.yaml --run-dir $(DEMO_DIR)/train \
+	  --no-eval train.steps=$(DEMO_STEPS) train.sample_every=100 train.ckpt_every=100
+	$(PY) -m scmis_core.synthesize --checkpoint $(DEMO_DIR)/train/final.pt --source rooms \
+	  --n 6 --variants 3 --size 64x64 --out $(DEMO_DIR)/synth
+	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/init.pt \
+	  --checkpoint $(DEMO_DIR)/train/final.pt --segmenter $(DEMO_DIR)/segmenter/segmenter.pt \
+	  --num-images $(DEMO_EVAL_IMAGES) --out $(DEMO_DIR)/eval
+	@echo
 	@echo "demo outputs:"
-	@echo "  $(DEMO_DIR)/rooms_nyu_layout/  procedural rooms in the NYUv2 layout"
-	@echo "  $(DEMO_DIR)/rooms_preview.png  rgb | depth | labels rows"
+	@echo "  $(DEMO_DIR)/rooms_nyu_layout/        procedural rooms in the NYUv2 layout"
+	@echo "  $(DEMO_DIR)/rooms_preview.png        rgb | depth | labels rows"
+	@echo "  $(DEMO_DIR)/segmenter/segmenter.pt   RGB-D segmenter (the mIoU judge)"
+	@echo "  $(DEMO_DIR)/train/                   SCMIS run: samples/*.png, metrics.jsonl, tb/, final.pt"
+	@echo "  $(DEMO_DIR)/synth/grid.png           synthesized RGB-D variants (rgb/, depth/ beside it)"
+	@echo "  $(DEMO_DIR)/eval/report.md           FID / mIoU / depth errors, untrained vs trained"
 
 test: install
 	$(PY) -m pytest

@@ -16,11 +16,23 @@ PACKAGE = "scmis_ros"
 # Executables: name -> module with a main(). Each has a wrapper in lib/scmis_ros/.
 EXECUTABLES = {
     "rooms_source": "scmis_ros.rooms_source",
+    "synth_node": "scmis_ros.synth_node",
+    "mix_node": "scmis_ros.mix_node",
+    "finetune_node": "scmis_ros.finetune_node",
+    "bag_source": "scmis_ros.bag_source",
+    "bag_record": "scmis_ros.bag_record",
+    "augment_bag": "scmis_ros.bag_augment",
 }
 CLIS = {
     "scmis-config": "scmis_core.config",
     "scmis-export": "scmis_core.data.export",
     "scmis-preview": "scmis_core.data.preview",
+    "scmis-rooms": "scmis_core.data.rooms",
+    "scmis-train": "scmis_core.train",
+    "scmis-synthesize": "scmis_core.synthesize",
+    "scmis-evaluate": "scmis_core.evaluate",
+    "scmis-segment": "scmis_core.segment",
+    "scmis-bench": "scmis_core.bench",
 }
 
 setup(
