@@ -1,0 +1,106 @@
+"""The approximate-time synchroniser and the single-slot keep-latest queue."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from scmis_ros.sync import ApproximateTimeSync
+
+MS = 1_000_000
+
+
+def test_exact_stamps_match_in_any_arrival_order():
+    sync = ApproximateTimeSync(3, slop_ns=0)
+    assert sync.add(0, 100, "a0") == []
+    assert sync.add(2, 100, "c0") == []
+    assert sync.add(1, 100, "b0") == [("a0", "b0", "c0")]
+    assert sync.queue_lengths() == [0, 0, 0]
+
+
+def test_tolerance_decides_and_old_unmatched_messages_are_dropped():
+    got = []
+    sync = ApproximateTimeSync(2, slop_ns=5 * MS, callback=lambda *m: got.append(m))
+    sync.add(0, 0, "a@0")
+    sync.add(0, 100 * MS, "a@100")
+    sync.add(1, 103 * MS, "b@103")  # a@0 can never match any more
+    assert got == [("a@100", "b@103")]
+    assert sync.dropped == 1
+    sync.add(0, 200 * MS, "a@200")
+    sync.add(1, 210 * MS, "b@210")  # 10 ms apart > 5 ms: no match, a@200 dropped
+    assert len(got) == 1 and sync.queue_lengths() == [0, 1]
+
+
+def test_closest_partner_wins_and_sets_span_at_most_slop():
+    sync = ApproximateTimeSync(2, slop_ns=20 * MS)
+    sync.add(1, 90 * MS, "b@90")
+    sync.add(1, 99 * MS, "b@99")
+    assert sync.add(0, 100 * MS, "a@100") == [("a@100", "b@99")]
+    assert sync.dropped == 1  # b@90 skipped for the closer b@99
+
+
+def test_queue_size_bounds_memory():
+    sync = ApproximateTimeSync(2, slop_ns=0, queue_size=3)
+    for i in range(10):
+        sync.add(0, i, i)
+    assert sync.queue_lengths() == [3, 0]
+    assert sync.dropped == 7
+
+
+def test_random_streams_match_every_frame_within_slop():
+    """Three jittered 30 Hz streams, interleaved at random: every frame is matched once."""
+    rng = np.random.default_rng(1)
+    frames = 200
+    events = [(i * 33 * MS + int(rng.integers(-3, 4)) * MS, k, i)
+              for i in range(frames) for k in range(3)]
+    # per input, stamps arrive in order, but the inputs interleave at random (one input
+    # runs up to ~32 frames ahead of another with this seed, so queues hold 50)
+    queues = [[e for e in events if e[1] == k] for k in range(3)]
+    sync = ApproximateTimeSync(3, slop_ns=8 * MS, queue_size=50)
+    matched = []
+    while any(queues):
+        k = int(rng.choice([q for q in range(3) if queues[q]]))
+        stamp, _, frame = queues[k].pop(0)
+        matched += sync.add(k, stamp, (frame, stamp))
+    assert len(matched) == frames and sync.dropped == 0
+    for group in matched:
+        assert len({frame for frame, _ in group}) == 1
+        stamps = [s for _, s in group]
+        assert max(stamps) - min(stamps) <= 8 * MS
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="count >= 1"):
+        ApproximateTimeSync(0, 0)
+    with pytest.raises(ValueError, match="slop_ns >= 0"):
+        ApproximateTimeSync(2, -1)
+    with pytest.raises(IndexError, match="input 2 out of 0..1"):
+        ApproximateTimeSync(2, 0).add(2, 0, None)
+
+
+def test_latest_slot_keeps_only_the_newest_and_counts_drops():
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    from scmis_ros.node_utils import LatestSlot
+
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True and slot.put(3) is True
+    assert len(slot) == 1 and slot.dropped == 2
+    assert slot.take(0.01) == 3 and slot.take(0.01) is None
+    consumed = []
+
+    def consumer():
+        while (item := slot.take(1.0)) is not None:
+            consumed.append(item)
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    for i in range(1000):
+        slot.put(i)
+    slot.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert consumed == sorted(consumed) and consumed[-1] == 999
+    assert len(consumed) + slot.dropped - 2 == 1000  # every item consumed or counted dropped
