@@ -23,19 +23,29 @@ def to_uint8_rgb(x) -> np.ndarray:
 
 def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2,
          background: int = 255) -> np.ndarray:
-    """Tile (H,W,3) uint8 cells row by row with a ``gap`` pixel border."""
+    """Tile (H,W,3) uint8 cells row by row, ``gap`` background pixels between cells.
+
+    The result is ``(rows*(h+gap)-gap, cols*(w+gap)-gap, 3)`` for cells of at most h x w.
+    """
     if not rows or not rows[0]:
         raise ValueError("grid: expected at least one row with one cell")
     h = max(c.shape[0] for r in rows for c in r)
     w = max(c.shape[1] for r in rows for c in r)
     ncols = max(len(r) for r in rows)
-    out = np.full((len(rows) * (h + gap) + gap, ncols * (w + gap) + gap, 3), background,
+    out = np.full((len(rows) * (h + gap) - gap, ncols * (w + gap) - gap, 3), background,
                   dtype=np.uint8)
     for i, row in enumerate(rows):
         for j, cell in enumerate(row):
-            y, x = gap + i * (h + gap), gap + j * (w + gap)
+            y, x = i * (h + gap), j * (w + gap)
             out[y:y + cell.shape[0], x:x + cell.shape[1]] = cell
     return out
+
+
+def sample_panels(sample, palette: np.ndarray | None = None,
+                  max_depth_m: float = 10.0) -> list[np.ndarray]:
+    """``[rgb, colourised depth, colourised labels]`` of a :class:`~scmis_core.data.Sample`."""
+    return [sample.rgb, colorize_depth(sample.depth_m, max_depth_m),
+            colorize_labels(sample.labels, palette)]
 
 
 def rgbd_rows(labels: np.ndarray, columns: Sequence[tuple[str, np.ndarray]],

@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from .base import LabelledDataset
 from .io import write_rgb
-from .labels import colorize_depth, colorize_labels
 from .registry import (CliError, OneLineArgumentParser, add_source_arguments, open_from_args,
                        parse_size)
+from ..visualize import grid, sample_panels
 from .transforms import resize
 
 #: Width of the white gaps between panels and rows, in pixels.
@@ -35,19 +35,10 @@ def preview_grid(dataset: LabelledDataset, indices: list[int],
         sample = dataset[index]
         if size is None:
             size = sample.labels.shape
-        sample = resize(sample, *size)
-        height = size[0]
-        gap = np.full((height, GAP, 3), 255, dtype=np.uint8)
-        rows.append(np.concatenate([
-            sample.rgb, gap, colorize_depth(sample.depth_m, max_depth_m), gap,
-            colorize_labels(sample.labels, dataset.palette)], axis=1))
+        rows.append(sample_panels(resize(sample, *size), dataset.palette, max_depth_m))
     if not rows:
         raise ValueError("preview: no frames to show")
-    row_gap = np.full((GAP, rows[0].shape[1], 3), 255, dtype=np.uint8)
-    parts = [rows[0]]
-    for row in rows[1:]:
-        parts += [row_gap, row]
-    return np.concatenate(parts, axis=0)
+    return grid(rows, gap=GAP)
 
 
 def build_parser() -> OneLineArgumentParser:

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from .base import LabelledDataset
-from .labels import NYU40_CLASSES, colorize_depth, colorize_labels, voc_palette
+from ..visualize import grid, sample_panels
+from .labels import NYU40_CLASSES, voc_palette
 from .sample import Sample
 
 #: NYUv2 Kinect colour intrinsics at 640x480: fx, fy, cx, cy (pixels).
@@ -2341,9 +2342,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 def preview_grid(samples: list[Sample]) -> np.ndarray:
     """Rows of rgb | colourised depth | colourised labels, (rows*H, 3*W, 3) uint8."""
     palette = voc_palette(len(NYU40_CLASSES) + 1)
-    rows = [np.concatenate([s.rgb, colorize_depth(s.depth_m, MAX_DEPTH_M),
-                            colorize_labels(s.labels, palette)], axis=1) for s in samples]
-    return np.concatenate(rows, axis=0)
+    return grid([sample_panels(s, palette, MAX_DEPTH_M) for s in samples], gap=0)
 
 
 def main(argv: list[str] | None = None) -> int:
