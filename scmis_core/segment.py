@@ -343,7 +343,11 @@ def _open_train_set(data_cfg: DataConfig, opts: SegmentOptions,
 
 
 def _build_model(opts: SegmentOptions, num_classes: int) -> nn.Module:
-    model = SEGMENTERS[opts.arch](num_classes, **opts.arch_kwargs)
+    try:
+        model = SEGMENTERS[opts.arch](num_classes, **opts.arch_kwargs)
+    except TypeError as exc:
+        raise ValueError(f"architecture arguments {opts.arch_kwargs} do not fit "
+                         f"{opts.arch}: {exc}") from None
     if opts.backbone_weights:
         if not opts.arch.startswith("esanet"):
             raise ValueError(f"backbone_weights: only ESANet architectures load ResNet "
@@ -418,6 +422,9 @@ class SegmenterTrainer:
                              f"data's), found {test_set.num_classes}")
         self.test = TorchDataset(test_set, data_cfg.height, data_cfg.width, train=False,
                                  max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+        if opts.batch_size > len(self.train):
+            raise ValueError(f"segment option batch_size: expected at most the "
+                             f"{len(self.train)} training frames, found {opts.batch_size}")
         self.stream = BatchStream(self.train, opts.batch_size, opts.seed,
                                   data_cfg.num_workers)
         self.model = _build_model(opts, self.num_classes).to(self.device)
@@ -602,6 +609,9 @@ def _parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"--model {item!r}: expected key=value (e.g. block=nbt1d)")
         key, value = item.split("=", 1)
+        if "." in key:
+            raise ValueError(f"--model {item!r}: expected an architecture argument such as "
+                             "base_width=16; put dotted data overrides before --model")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
