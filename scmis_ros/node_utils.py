@@ -247,8 +247,12 @@ def log_info(node: Node, text: str) -> None:
     """Log through the node while its context is up, else print (no rosout after shutdown)."""
     if node.context.ok():
         node.get_logger().info(text)
-    else:
-        print(f"[INFO] [{node.get_name()}]: {text}", file=sys.stderr, flush=True)
+        return
+    try:
+        name = node.get_name()
+    except Exception:  # the node's handle goes away with its context
+        name = type(node).__name__
+    print(f"[INFO] [{name}]: {text}", file=sys.stderr, flush=True)
 
 
 class RateLimiter:

@@ -1,0 +1,213 @@
+"""Helpers of the ROS tests: nodes in subprocesses, an in-process rclpy client, domain ids.
+
+Every node runs as ``python -m scmis_ros.<node>`` in its own process with DDS on loopback
+and the test's own ``ROS_DOMAIN_ID``; the test talks to it through a client node in a
+private rclpy context on the same domain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+_COUNTER = itertools.count()
+
+
+def next_domain_id() -> int:
+    """A domain id for one test: distinct within this run, 1..100, offset by the process id
+    so that concurrent runs on one machine rarely share one."""
+    return (os.getpid() * 7 + next(_COUNTER)) % 100 + 1
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    """Environment of a node process: loopback DDS, the domain, this checkout first."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOCALHOST_ONLY="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")]
+                                          if p))
+    return env
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return "''"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_param_text(v) for v in value) + "]"
+    return str(value)
+
+
+class NodeProcess:
+    """``python -m module --ros-args -p k:=v ...`` in a subprocess, output in ``log``."""
+
+    def __init__(self, module: str, domain_id: int, log: Path,
+                 params: dict[str, Any] | None = None, remaps: dict[str, str] | None = None,
+                 params_file: Path | None = None, env: dict[str, str] | None = None
+                 ) -> None:
+        cmd = [sys.executable, "-m", module, "--ros-args"]
+        if params_file is not None:  # first: the -p values below override it
+            cmd += ["--params-file", str(params_file)]
+        for key, value in (params or {}).items():
+            cmd += ["-p", f"{key}:={_param_text(value)}"]
+        for src, dst in (remaps or {}).items():
+            cmd += ["-r", f"{src}:={dst}"]
+        self.log = log
+        self._log_handle = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, env={**ros_env(domain_id), **(env or {})}, cwd=REPO,
+                                     stdout=self._log_handle, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        if not self._log_handle.closed:
+            self._log_handle.flush()
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; its return code."""
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log_handle.close()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """Ctrl-C (SIGINT), wait; kill if it hangs. Returns the exit code."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log_handle.close()
+        return self.proc.returncode
+
+
+class Client:
+    """A client node in its own rclpy context on ``domain_id``."""
+
+    def __init__(self, domain_id: int, name: str = "test_client") -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def qos(self, name: str = "sensor_data", depth: int = 10) -> Any:
+        """A QoS profile by name (as the nodes use)."""
+        from scmis_ros.node_utils import qos_from_name
+        return qos_from_name(name, depth)
+
+    def collect(self, msg_type: Any, topic: str, qos: Any = None, raw: bool = False
+                ) -> list[Any]:
+        """Subscribe; messages are appended to the returned list while spinning."""
+        received: list[Any] = []
+        self.node.create_subscription(msg_type, topic, received.append,
+                                      qos if qos is not None else self.qos(), raw=raw)
+        return received
+
+    def status(self, topic: str) -> list[dict[str, Any]]:
+        """Subscribe to a JSON status topic; decoded dicts are appended while spinning."""
+        from std_msgs.msg import String
+
+        received: list[dict[str, Any]] = []
+        self.node.create_subscription(String, topic,
+                                      lambda m: received.append(json.loads(m.data)), 10)
+        return received
+
+    def publisher(self, msg_type: Any, topic: str, qos: Any = None) -> Any:
+        """A publisher on ``topic``."""
+        return self.node.create_publisher(msg_type, topic,
+                                          qos if qos is not None else self.qos())
+
+    def spin_for(self, seconds: float) -> None:
+        """Process callbacks for ``seconds``."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float,
+                   every: Callable[[], None] | None = None, period: float = 0.5) -> bool:
+        """Spin until ``condition()`` (True) or ``timeout`` s (False); call ``every`` each
+        ``period`` s meanwhile (e.g. to republish)."""
+        end = time.monotonic() + timeout
+        next_call = time.monotonic()
+        while time.monotonic() < end:
+            if condition():
+                return True
+            if every is not None and time.monotonic() >= next_call:
+                every()
+                next_call = time.monotonic() + period
+            self.executor.spin_once(timeout_sec=0.05)
+        return condition()
+
+    def wait_for_node(self, name: str, timeout: float = 60.0) -> bool:
+        """Spin until a node called ``name`` is on the graph."""
+        return self.spin_until(lambda: name in self.node.get_node_names(), timeout)
+
+    def set_parameters(self, node_name: str, values: dict[str, Any], timeout: float = 20.0
+                       ) -> list[Any]:
+        """Call ``/<node>/set_parameters``; the list of SetParametersResult."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        client = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"/{node_name}/set_parameters not available")
+        request = SetParameters.Request()
+        request.parameters = [Parameter(k, value=v).to_parameter_msg()
+                              for k, v in values.items()]
+        future = client.call_async(request)
+        self.spin_until(future.done, timeout)
+        self.node.destroy_client(client)
+        if not future.done():
+            raise TimeoutError(f"/{node_name}/set_parameters did not answer")
+        return list(future.result().results)
+
+    def close(self) -> None:
+        """Destroy the node and shut the context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def ros_session(tmp_path: Path):
+    """Body of a ``ros`` fixture: yields (domain id, client, start) and cleans up.
+
+    ``start(module, params, name=..., env=..., remaps=..., params_file=...)`` launches a node
+    process on the test's domain; all are stopped (Ctrl-C) at the end.
+    """
+    domain = next_domain_id()
+    client = Client(domain)
+    procs: list[NodeProcess] = []
+
+    def start(module: str, params: dict[str, Any] | None = None, name: str = "node",
+              **kwargs: Any) -> NodeProcess:
+        proc = NodeProcess(module, domain, tmp_path / f"{name}{len(procs)}.log", params,
+                           **kwargs)
+        procs.append(proc)
+        return proc
+
+    try:
+        yield domain, client, start
+    finally:
+        client.close()
+        for proc in procs:
+            proc.stop()

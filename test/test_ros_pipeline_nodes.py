@@ -1,0 +1,204 @@
+"""mix, finetune, rooms_source, bag_source and bag_record nodes with real rclpy (node
+subprocesses on loopback DDS, this test's own domain id)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed")
+
+from ros_harness import ros_session  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from scmis_ros.conversions import (image_to_numpy, labels_from_image,  # noqa: E402
+                                   numpy_to_image, stamp_ns)
+from scmis_ros.fixtures import label_map, write_rooms_bag  # noqa: E402
+
+pytestmark = pytest.mark.ros
+MS = 1_000_000
+
+
+@pytest.fixture
+def ros(tmp_path):
+    yield from ros_session(tmp_path)
+
+
+def image(array, encoding, stamp_ns_, frame="cam"):
+    msg = numpy_to_image(array, encoding)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns_, 10**9)
+    msg.header.frame_id = frame
+    return msg
+
+
+def test_mix_node_synchronises_by_stamp_and_class_mixes(ros):
+    _, client, start = ros
+    node = start("scmis_ros.mix_node", {"mode": "rgbd", "ratio": 1.0, "tolerance_s": 0.01,
+                                        "qos": "reliable"})
+    reliable = client.qos("reliable", 20)
+    pubs = {name: client.publisher(Image, name, reliable)
+            for name in ("rgb", "depth", "labels", "synth/rgb", "synth/depth")}
+    out = {name: client.collect(Image, f"mixed/{name}", reliable)
+           for name in ("rgb", "depth", "labels")}
+    assert client.wait_for_node("mix_node", 60), node.output()
+    assert client.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
+                             30), node.output()
+    rng = np.random.default_rng(0)
+    labels = label_map(12, 16, seed=3)  # ids 1..40, no void: ratio 1 replaces everything
+    real_rgb = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    real_depth = rng.uniform(1, 5, (12, 16)).astype(np.float32)
+    synth_rgb = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    synth_depth = rng.uniform(1, 5, (12, 16)).astype(np.float32)
+
+    def send(t_ns, offsets_ms):
+        arrays = {"rgb": (real_rgb, "rgb8"), "depth": (real_depth, "32FC1"),
+                  "labels": (labels, "mono8"), "synth/rgb": (synth_rgb, "rgb8"),
+                  "synth/depth": (synth_depth, "32FC1")}
+        for (name, (arr, enc)), off in zip(arrays.items(), offsets_ms):
+            pubs[name].publish(image(arr, enc, t_ns + off * MS))
+
+    t1 = 50 * 10**9
+    send(t1, [3, -4, 0, 0, 2])  # within 10 ms of each other: one group
+    assert client.spin_until(lambda: all(out.values()), 30), node.output()
+    assert stamp_ns(out["rgb"][0].header) == t1 and out["rgb"][0].header.frame_id == "cam"
+    np.testing.assert_array_equal(image_to_numpy(out["rgb"][0]), synth_rgb)
+    np.testing.assert_array_equal(image_to_numpy(out["depth"][0]), synth_depth)
+    np.testing.assert_array_equal(labels_from_image(out["labels"][0]), labels)
+    # ratio 0 keeps the real frame; a group spread over 30 ms (> 10 ms) is never matched
+    (result,) = client.set_parameters("mix_node", {"ratio": 0.0})
+    assert result.successful
+    (result,) = client.set_parameters("mix_node", {"ratio": 1.5})
+    assert not result.successful
+    send(t1 + 10**9, [0, 30, 0, 0, 0])
+    send(t1 + 2 * 10**9, [0, 0, 0, 1, 1])
+    assert client.spin_until(lambda: len(out["rgb"]) >= 2, 30), node.output()
+    client.spin_for(0.5)
+    assert [stamp_ns(m.header) for m in out["rgb"]] == [t1, t1 + 2 * 10**9]
+    np.testing.assert_array_equal(image_to_numpy(out["rgb"][1]), real_rgb)
+    np.testing.assert_array_equal(image_to_numpy(out["depth"][1]), real_depth)
+    assert node.stop() == 0
+
+
+def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
+    _, client, start = ros
+    params_file = tmp_path / "finetune.yaml"
+    params_file.write_text(
+        "finetune_node:\n  ros__parameters:\n"
+        f"    checkpoint_dir: {tmp_path / 'ft'}\n"
+        "    arch_kwargs: '{widths: [8, 16]}'\n"
+        "    height: 16\n    width: 16\n    batch_size: 2\n    min_buffer: 2\n"
+        "    train_rate_hz: 0.0\n    checkpoint_every: 3\n    max_steps: 6\n"
+        "    device: cpu\n    qos: reliable\n")
+    node = start("scmis_ros.finetune_node", params_file=params_file)
+    reliable = client.qos("reliable", 20)
+    pubs = {name: client.publisher(Image, f"mixed/{name}", reliable)
+            for name in ("rgb", "depth", "labels")}
+    preds = client.collect(Image, "segmentation/labels", reliable)
+    metrics = client.status("finetune/metrics")
+    assert client.wait_for_node("finetune_node", 60), node.output()
+    assert client.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
+                             30), node.output()
+    labels = label_map(20, 24, num_classes=5, seed=1)
+    rgb = np.stack([labels * 40, 255 - labels * 40, labels * 10], -1).astype(np.uint8)
+    depth = (labels.astype(np.float32) * 0.5)
+    sent = [0]
+
+    def send():
+        t = (7 + sent[0]) * 10**9
+        pubs["rgb"].publish(image(rgb, "rgb8", t))
+        pubs["depth"].publish(image(depth, "32FC1", t))
+        pubs["labels"].publish(image(labels, "mono8", t))
+        sent[0] += 1
+
+    assert client.spin_until(lambda: len(metrics) >= 6 and preds, 90, every=send), \
+        node.output()
+    steps = [m["step"] for m in metrics]
+    assert steps[:6] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(m["loss"]) and 2 <= m["buffer"] for m in metrics)
+    pred = preds[-1]
+    assert (pred.height, pred.width, pred.encoding) == (20, 24, "mono8")
+    assert stamp_ns(pred.header) >= 7 * 10**9 and pred.header.frame_id == "cam"
+    assert 1 <= labels_from_image(pred).min() and labels_from_image(pred).max() <= 40
+    ckpt = tmp_path / "ft" / "finetune.pt"
+    assert ckpt.is_file()
+    assert node.stop() == 0
+    from scmis_core.checkpoint import load_checkpoint
+    from scmis_core.segment import Segmenter
+
+    assert load_checkpoint(ckpt, kind="segmenter")["step"] == 6
+    seg = Segmenter.from_checkpoint(ckpt, device="cpu")
+    assert seg.num_classes == 40
+    # a restart resumes at step 6 and trains on to max_steps 8
+    metrics.clear()
+    again = start("scmis_ros.finetune_node", {"max_steps": 8}, name="again",
+                  params_file=params_file)
+    assert client.spin_until(lambda: len(metrics) >= 2, 90, every=send), again.output()
+    assert [m["step"] for m in metrics[:2]] == [7, 8]
+    assert "resumed from" in again.output() and "at step 6" in again.output()
+    assert again.stop() == 0
+    assert load_checkpoint(ckpt, kind="segmenter")["step"] == 8
+    assert not list((tmp_path / "ft").glob("*.tmp"))
+
+
+def test_rooms_source_streams_frames_with_one_header(ros):
+    _, client, start = ros
+    node = start("scmis_ros.rooms_source", {"rate_hz": 10.0, "height": 24, "width": 32,
+                                            "num_frames": 2, "frame_id": "rooms_cam"})
+    reliable = client.qos("reliable", 10)
+    out = {name: client.collect(Image, name, reliable) for name in ("rgb", "depth", "labels")}
+    assert client.spin_until(lambda: all(len(v) >= 3 for v in out.values()), 60), \
+        node.output()
+    for i in range(3):
+        headers = {(stamp_ns(out[k][i].header), out[k][i].header.frame_id) for k in out}
+        assert len(headers) == 1 and headers.pop()[1] == "rooms_cam"
+    assert [m.encoding for m in (out["rgb"][0], out["depth"][0], out["labels"][0])] == \
+        ["rgb8", "32FC1", "mono8"]
+    labels = labels_from_image(out["labels"][0])
+    assert labels.shape == (24, 32) and 1 <= labels.max() <= 40
+    # frames cycle through num_frames=2 rendered rooms: 0 1 0 1 ...
+    first = [image_to_numpy(m) for m in out["rgb"][:3]]
+    np.testing.assert_array_equal(first[0], first[2])
+    assert not np.array_equal(first[0], first[1])
+    assert node.stop() == 0
+
+
+def test_bag_source_replays_bytes_in_order_then_exits(ros, tmp_path):
+    _, client, start = ros
+    bag = write_rooms_bag(tmp_path / "bag", "mcap", frames=3, height=8, width=8)
+    from scmis_ros.bags import open_bag
+
+    with open_bag(bag) as reader:
+        recorded = [(c.topic, bytes(raw)) for c, _, raw in reader.messages()
+                    if c.topic != "/chatter"]
+    reliable = client.qos("reliable", 50)
+    got = []
+    for topic in ("/camera/rgb", "/camera/depth", "/camera/labels"):
+        client.node.create_subscription(Image, topic, lambda raw, t=topic: got.append((t, raw)),
+                                        reliable, raw=True)
+    node = start("scmis_ros.bag_source", {"bag": str(bag), "rate": 5.0,
+                                          "topics": ["/camera/rgb", "/camera/depth",
+                                                     "/camera/labels"],
+                                          "start_delay_s": 3.0})
+    assert client.spin_until(lambda: len(got) == len(recorded), 60), node.output()
+    assert got == recorded  # same bytes, same order (the bag's time order)
+    assert node.wait(30) == 0  # no loop: the player exits when done
+    assert "done: 9 messages" in node.output()
+
+
+def test_bag_record_writes_what_rooms_source_publishes(ros, tmp_path):
+    _, client, start = ros
+    source = start("scmis_ros.rooms_source", {"rate_hz": 5.0, "height": 16, "width": 16,
+                                              "num_frames": 2})
+    out = tmp_path / "rec"
+    recorder = start("scmis_ros.bag_record", {"output": str(out), "storage": "mcap",
+                                              "topics": ["/rgb", "/labels"],
+                                              "max_messages": 3}, name="rec")
+    assert recorder.wait(90) == 0, recorder.output()
+    source.stop()
+    from scmis_ros.bags import bag_summary
+
+    info = bag_summary(out)
+    assert info["storage"] == "mcap"
+    assert info["topics"]["/rgb"]["count"] >= 3 and info["topics"]["/labels"]["count"] >= 3
+    assert info["topics"]["/rgb"]["type"] == "sensor_msgs/msg/Image"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rec")] == []
