@@ -126,7 +126,8 @@ class TrainConfig:
     lr_d: float = _f(4e-4, "Adam learning rate of D", range=(0.0, 1.0))
     beta1: float = _f(0.0, "Adam beta1", range=(0.0, 1.0))
     beta2: float = _f(0.999, "Adam beta2", range=(0.0, 1.0))
-    ema_decay: float = _f(0.9999, "EMA decay of the G weights (0 disables EMA)",
+    ema_decay: float = _f(0.9999, "EMA decay of the G weights, warmed up as min(decay, "
+                          "(1+step)/(10+step)) (0 disables EMA)",
                           range=(0.0, 1.0))
     seed: int = _f(0, "global seed", range=(0, 2**31 - 1))
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")

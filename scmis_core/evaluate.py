@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-images", type=int, default=None,
                         help="test frames to use (default eval.num_images)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--raw-weights", action="store_true",
+                        help="evaluate the trained G weights instead of their EMA")
     parser.add_argument("--out", required=True, help="report folder")
     args = parser.parse_args(argv)
     try:
@@ -192,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluators: dict[str, GeneratorEvaluator] = {}
         segmenter = None
         for path in args.checkpoint:
-            synth = Synthesizer.from_checkpoint(path, device=args.device)
+            synth = Synthesizer.from_checkpoint(path, device=args.device,
+                                                use_ema=not args.raw_weights)
             if args.config or args.overrides:
                 cfg = load_config(args.config, args.overrides)
             else:
@@ -211,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             outputs = synth.outputs
             modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
                 "RGB" if "rgb" in outputs else "Depth")
+            weights = "raw G" if args.raw_weights else "EMA G"
             rows.append({"method": f"{cfg.model.variant} ({Path(path).parent.name}/"
-                                   f"{Path(path).name}, step {synth.step})",
+                                   f"{Path(path).name}, step {synth.step}, {weights})",
                          "modality": modality, "checkpoint": str(path), "metrics": metrics,
                          "num_images": evaluators[key].count})
         out = Path(args.out)

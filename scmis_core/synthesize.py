@@ -201,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=parse_size, default=None,
                         help="HxW of procedural rooms frames / network input size")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--raw-weights", action="store_true",
+                        help="use the trained G weights instead of their EMA")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--grid", default="", help="preview PNG (default OUT/grid.png)")
     args = parser.parse_args(argv)
     if args.variants < 1:
         parser.error(f"--variants: expected >= 1, found {args.variants}")
     try:
-        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device)
+        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
+                                            use_ema=not args.raw_weights)
         out = Path(args.out)
         rows = []
         items = list(_label_items(args, synth.num_classes))

@@ -311,7 +311,10 @@ class Trainer:
     def _update_ema(self) -> None:
         if self.G_ema is None:
             return
-        decay = self.cfg.train.ema_decay
+        # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early on the
+        # average follows G closely instead of staying near the random init for ~1/(1-decay)
+        # steps, which matters for short CPU runs; after a few hundred steps it is ema_decay.
+        decay = min(self.cfg.train.ema_decay, (1.0 + self.step) / (10.0 + self.step))
         for p_ema, p in zip(self.G_ema.parameters(), self.generator.parameters()):
             p_ema.lerp_(p.detach(), 1.0 - decay)
         for b_ema, b in zip(self.G_ema.buffers(), self.generator.buffers()):
