@@ -113,3 +113,14 @@ def test_load_backbone_weights_torchvision_keys(tmp_path):
     wide = ESANet(3, "resnet18", "basic", base_width=16, decoder_blocks=0)
     with pytest.raises(ValueError, match="expects"):
         load_backbone_weights(wide, path)
+
+
+def test_benchmark_reports_size_and_speed():
+    from scmis_core.models.esanet import benchmark
+
+    report = benchmark(5, "resnet18", "basic", 32, 32, batch=1, repeats=1)
+    params = sum(p.numel() for p in ESANet(5, "resnet18", "basic").parameters())
+    assert report["params_m"] == pytest.approx(params / 1e6)
+    # more than twice the RGB stem (7*7*3 MACs per output, 64 channels at 16x16)
+    assert report["gmacs_per_image"] > 2 * 7 * 7 * 3 * 64 * 16 * 16 / 1e9
+    assert report["images_per_s_best"] >= report["images_per_s_median"] > 0

@@ -401,3 +401,62 @@ def load_backbone_weights(model: ESANet, path: str | Path) -> dict[str, int]:
         encoder.load_state_dict(loaded, strict=False)
         counts[name] = len(loaded)
     return counts
+
+
+def benchmark(num_classes: int = 40, encoder: str = "resnet34", block: str = "nbt1d",
+              height: int = 480, width: int = 640, batch: int = 1, repeats: int = 5,
+              device: str = "cpu") -> dict[str, float]:
+    """Parameters, GMACs per image and inference images/s (eval mode, no grad)."""
+    import time
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dev = torch.device(device)
+    model = ESANet(num_classes, encoder, block).to(dev).eval()
+    rgb = torch.rand(batch, 3, height, width, device=dev) * 2 - 1
+    depth = torch.rand(batch, 1, height, width, device=dev) * 2 - 1
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            model(rgb[:1], depth[:1])
+        for _ in range(2):  # warm-up
+            model(rgb, depth)
+        times = []
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(rgb, depth)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "gmacs_per_image": counter.get_total_flops() / 2e9,
+            "images_per_s_median": batch / times[len(times) // 2],
+            "images_per_s_best": batch / times[0], "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scmis_core.models.esanet``: size and speed of an ESANet."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m scmis_core.models.esanet",
+                                     description="Parameters, GMACs and images/s of ESANet "
+                                     "(inference, random weights).")
+    parser.add_argument("--classes", type=int, default=40)
+    parser.add_argument("--encoder", default="resnet34", choices=sorted(RESNET_LAYERS))
+    parser.add_argument("--block", default="nbt1d", choices=sorted(BLOCKS))
+    parser.add_argument("--size", default="480x640", help="HxW")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    print(json.dumps(benchmark(args.classes, args.encoder, args.block, height, width,
+                               args.batch, args.repeats, args.device), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
