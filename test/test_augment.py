@@ -9,6 +9,15 @@ import torch
 from scmis_core.augment import (class_mix, class_mix_batch, class_mix_masks,
                                 num_classes_to_replace)
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # 3x4 label map: void 0 in two corners, classes 1, 2, 5 present (ids need not be contiguous).
 LABELS = np.array([[0, 1, 1, 2],
                    [5, 5, 2, 2],
@@ -116,6 +125,7 @@ def test_class_mix_masks_never_choose_absent_classes():
 # --- online and offline mixing with a real (tiny, untrained) generator ----------------------
 
 import json  # noqa: E402
+import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -173,7 +183,8 @@ def _augment(out: Path, ckpt: Path, *extra: str) -> subprocess.CompletedProcess:
            "--source", "rooms", "--size", "32x32", "--rooms-frames", "6", "--n", "5",
            "--variants", "2", "--ratio", "0.5", "--mode", "rgbd", "--shard-size", "2",
            "--device", "cpu", "--no-progress", "--out", str(out), *extra]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

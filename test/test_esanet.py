@@ -9,6 +9,15 @@ from scmis_core.models.esanet import (ESANet, LearnedUpsample, ResNetEncoder,
                                       load_backbone_weights)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("num_classes", [40, 37])
 @pytest.mark.parametrize("height,width", [(480, 640), (240, 320)])
 def test_shapes_paper_sizes_meta(num_classes, height, width):
