@@ -445,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, default=32, help="frames per shard")
     parser.add_argument("--no-real", action="store_true",
                         help="write only the mixed variants, not the real training frames")
+    parser.add_argument("--raw-weights", action="store_true",
+                        help="use the generator's raw weights instead of its EMA weights")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true")
@@ -464,9 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             train = FirstFrames(train, min(args.n, len(train)))
         test = open_dataset(source, root, args.test_split, **kwargs) if args.test_split \
             else None
-        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device)
+        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
+                                            use_ema=not args.raw_weights)
         settings = {"checkpoint_sha256": file_sha256(args.checkpoint),
-                    "checkpoint_step": synth.step, "source": source, "root": root,
+                    "checkpoint_step": synth.step, "ema_weights": not args.raw_weights,
+                    "source": source, "root": root,
                     "split": args.split, "test_split": args.test_split,
                     "data_seed": args.data_seed}
         job = AugmentJob(synth, train, args.out, variants=args.variants, ratio=args.ratio,

@@ -73,7 +73,7 @@ class Table2:
                  seeds: Sequence[int], mixing: str = "offline", variants: int = 4,
                  mix_p: float | None = None, table3: dict[str, str] | None = None,
                  table3_mode: str = "rgb", table3_ratio: float = 0.7, device: str = "auto",
-                 progress: bool = True):
+                 progress: bool = True, raw_weights: bool = False):
         if mixing not in ("offline", "online"):
             raise ValueError(f"mixing: expected offline or online, found {mixing!r}")
         for mode in list(modes) + [table3_mode]:
@@ -90,7 +90,7 @@ class Table2:
         self.mixing, self.variants = mixing, variants
         self.mix_p = mix_p if mix_p is not None else variants / (variants + 1)
         self.table3_mode, self.table3_ratio = table3_mode, table3_ratio
-        self.device, self.progress = device, progress
+        self.device, self.progress, self.raw_weights = device, progress, raw_weights
 
     def runs(self) -> list[dict[str, Any]]:
         """Every (generator, mode, ratio, seed) to train: baseline, grid, Table 3."""
@@ -125,11 +125,13 @@ class Table2:
             train = dataset_from_config(self.data_cfg, self.data_cfg.train_split)
             if self.opts.train_frames:
                 train = FirstFrames(train, self.opts.train_frames)
-            synth = Synthesizer.from_checkpoint(ckpt, device=self.device)
+            synth = Synthesizer.from_checkpoint(ckpt, device=self.device,
+                                                use_ema=not self.raw_weights)
             AugmentJob(synth, train, folder, variants=self.variants, ratio=row["ratio"],
                        mode=row["mode"], seed=0, shard_size=64, include_real=True,
                        size=(self.data_cfg.height, self.data_cfg.width),
                        settings={"checkpoint_sha256": file_sha256(ckpt),
+                                 "ema_weights": not self.raw_weights,
                                  "data": asdict(self.data_cfg)}).run(progress=self.progress)
         return NYUv2Dataset(folder, "train")
 
@@ -148,7 +150,8 @@ class Table2:
                 opts = replace(opts, train_frames=0)  # the mixed set is already the subset
             elif row["mode"] != "none":
                 opts = replace(opts, mix_checkpoint=self._checkpoint(row["generator"]),
-                               mix_ratio=row["ratio"], mix_mode=row["mode"], mix_p=self.mix_p)
+                               mix_ratio=row["ratio"], mix_mode=row["mode"], mix_p=self.mix_p,
+                               mix_raw_weights=self.raw_weights)
             trainer = SegmenterTrainer(self.data_cfg, folder, opts, device=self.device,
                                        progress=self.progress, train_set=train_set)
             result = trainer.fit(resume=True)
@@ -176,6 +179,7 @@ class Table2:
     def settings(self) -> dict[str, Any]:
         """What the tables were made with (for the results file and the table headers)."""
         return {"generators": self.generators, "table3": self.table3, "mixing": self.mixing,
+                "ema_weights": not self.raw_weights,
                 "variants": self.variants, "mix_p": self.mix_p, "seeds": self.seeds,
                 "data": asdict(self.data_cfg), "options": asdict(self.opts)}
 
@@ -202,7 +206,8 @@ class Table2:
         return (f"<!-- {o.arch} {o.arch_kwargs}, {o.steps} steps, batch {o.batch_size}, "
                 f"{o.optimizer} lr {o.lr}, class weights {o.class_weights}; data "
                 f"{self.data_cfg.source} {self.data_cfg.height}x{self.data_cfg.width}, "
-                f"train frames {o.train_frames or 'all'}; {self.mixing} mixing, "
+                f"train frames {o.train_frames or 'all'}; {self.mixing} mixing "
+                f"({'raw' if self.raw_weights else 'EMA'} generator weights), "
                 f"{self.variants} variants; seeds {self.seeds} -->")
 
     def table2_markdown(self, results: list[dict[str, Any]]) -> str:
@@ -264,6 +269,9 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     t2.add_argument("--mix-p-online", type=float, default=None,
                     help="online: probability of mixing a sample (default "
                          "variants/(variants+1), the share of mixed frames offline)")
+    t2.add_argument("--raw-weights", action="store_true",
+                    help="mix with the generators' raw weights instead of their EMA weights "
+                         "(short runs whose EMA has not moved from the init)")
     t2.add_argument("--config", help="YAML config whose data section is used")
     t2.add_argument("overrides", nargs="*", help="dotted data overrides (after the preset's)")
     t2.add_argument("--device", default="auto")
@@ -292,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                         variants=args.variants, mix_p=args.mix_p_online,
                         table3=_named(args.table3, "--table3"),
                         table3_mode=args.table3_mode, table3_ratio=args.table3_ratio,
-                        device=args.device, progress=not args.no_progress)
+                        device=args.device, progress=not args.no_progress,
+                        raw_weights=args.raw_weights)
         t0 = time.perf_counter()
         results = driver.run()
     except (CheckpointError, ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -143,6 +143,7 @@ class SegmentOptions:
     mix_ratio: float = 0.7
     mix_mode: str = "rgb"  # rgb | depth | rgbd
     mix_p: float = 0.5  # probability that a training sample is mixed
+    mix_raw_weights: bool = False  # generator's raw weights instead of its EMA weights
     tensorboard: bool = True
 
     def validate(self) -> "SegmentOptions":
@@ -444,7 +445,8 @@ class SegmenterTrainer:
             from .augment import OnlineClassMix
             from .synthesize import Synthesizer
 
-            synth = Synthesizer.from_checkpoint(opts.mix_checkpoint, device=self.device)
+            synth = Synthesizer.from_checkpoint(opts.mix_checkpoint, device=self.device,
+                                                use_ema=not opts.mix_raw_weights)
             self.mixer = OnlineClassMix(synth, opts.mix_ratio, opts.mix_mode, opts.mix_p,
                                         seed=opts.seed, max_depth_m=data_cfg.max_depth_m,
                                         num_classes=self.num_classes)
@@ -489,7 +491,8 @@ class SegmenterTrainer:
                                   "checkpoint); cannot resume from it")
         saved = state["config"].get("options", {})
         for key in ("arch", "arch_kwargs", "steps", "batch_size", "optimizer", "lr", "seed",
-                    "mix_checkpoint", "mix_ratio", "mix_mode", "mix_p", "train_frames"):
+                    "mix_checkpoint", "mix_ratio", "mix_mode", "mix_p", "mix_raw_weights",
+                    "train_frames"):
             if key in saved and saved[key] != getattr(self.opts, key):
                 raise CheckpointError(f"checkpoint {path}: option {key} was {saved[key]!r}, "
                                       f"this run has {getattr(self.opts, key)!r}")

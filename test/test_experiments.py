@@ -89,12 +89,12 @@ def test_online_mixing_rows_train_on_real_frames_with_the_mixer(tmp_path):
     gen = tiny_generator(tmp_path / "g.pt")
     out = tmp_path / "online"
     args = [a for a in ARGS if a != "depth"]  # modes: rgb only
-    assert main(["table2", "--generator", str(gen), "--mixing", "online", "--out", str(out),
-                 *args]) == 0
+    assert main(["table2", "--generator", str(gen), "--mixing", "online", "--raw-weights",
+                 "--out", str(out), *args]) == 0
     runs = {r["key"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
     assert set(runs) == {"baseline_s0", "SCMIS_rgb_0.5_s0"}
     assert runs["SCMIS_rgb_0.5_s0"]["train_frames"] == 3  # real frames, mixed on the fly
     opts = json.loads((out / "runs" / "SCMIS_rgb_0.5_s0" / "options.json").read_text())
     assert opts["mix_checkpoint"] == str(gen) and opts["mix_p"] == 0.5  # 1 / (1 + 1)
-    assert opts["mix_mode"] == "rgb" and opts["mix_ratio"] == 0.5
+    assert opts["mix_mode"] == "rgb" and opts["mix_ratio"] == 0.5 and opts["mix_raw_weights"]
     assert not (out / "data").exists()
