@@ -132,7 +132,7 @@ class SegmentOptions:
     multiscale_loss: bool = True  # side outputs of ESANet supervised too
     seed: int = 0
     train_frames: int = 0  # use the first N training frames (0 = all): low-data settings
-    cache_frames: int = 4000  # keep up to this many training frames in memory
+    cache_mb: int = 1024  # keep the training frames in memory when they fit (0 = never)
     eval_frames: int = 0  # test frames evaluated (0 = all)
     eval_every: int = 0  # steps between test evaluations (0 = only at the end)
     ckpt_every: int = 0  # steps between step checkpoints (0 = none)
@@ -338,8 +338,11 @@ def _open_train_set(data_cfg: DataConfig, opts: SegmentOptions,
         data_cfg, data_cfg.train_split)
     if opts.train_frames:
         dataset = FirstFrames(dataset, opts.train_frames)
-    if len(dataset) <= opts.cache_frames and not isinstance(dataset, CachedFrames):
-        dataset = CachedFrames(dataset)
+    if opts.cache_mb and not isinstance(dataset, CachedFrames):
+        first = dataset[0]
+        frame_bytes = first.rgb.nbytes + first.depth_m.nbytes + first.labels.nbytes
+        if frame_bytes * len(dataset) <= opts.cache_mb * 2**20:
+            dataset = CachedFrames(dataset)
     return dataset
 
 
