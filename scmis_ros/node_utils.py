@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 import threading
 import time
@@ -295,6 +296,9 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = 2
     finally:
+        # Ctrl-C reaches a launched node twice (the terminal's process group, then launch):
+        # once shutting down, further SIGINTs must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:

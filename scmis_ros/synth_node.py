@@ -41,12 +41,12 @@ from .node_utils import (QOS_PROFILES, LatestSlot, Param, ParamStore, RateLimite
 
 #: Where ``make demo`` leaves its procedural-rooms generator (relative to the working folder
 #: unless ``SCMIS_DEMO_DIR`` says otherwise).
-DEMO_CHECKPOINT = Path("generator") / "final.pt"
+DEMO_CHECKPOINT = Path("train") / "final.pt"
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 def demo_checkpoint() -> Path:
-    """The checkpoint path ``make demo`` writes: ``$SCMIS_DEMO_DIR/generator/final.pt``."""
+    """The checkpoint path ``make demo`` writes: ``$SCMIS_DEMO_DIR/train/final.pt``."""
     return Path(os.environ.get("SCMIS_DEMO_DIR", "demo_out")) / DEMO_CHECKPOINT
 
 

@@ -211,3 +211,43 @@ def ros_session(tmp_path: Path):
         client.close()
         for proc in procs:
             proc.stop()
+
+
+def source_overlay(dest: Path) -> Path:
+    """An ament prefix at ``dest`` that points at this checkout (no install needed).
+
+    It holds what ament_index / launch_ros look up: the package marker, ``share/scmis_ros``
+    (package.xml, launch/, config/ linked to the sources) and ``lib/scmis_ros`` with the
+    executable wrappers, whose ``../../bin/python`` runs this interpreter. Put ``dest`` first
+    on AMENT_PREFIX_PATH and the checkout on PYTHONPATH.
+    """
+    marker = dest / "share" / "ament_index" / "resource_index" / "packages" / "scmis_ros"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+    share = dest / "share" / "scmis_ros"
+    share.mkdir(parents=True, exist_ok=True)
+    for name in ("package.xml", "launch", "config"):
+        link = share / name
+        if not link.exists():
+            link.symlink_to(REPO / name)
+    lib = dest / "lib" / "scmis_ros"
+    lib.mkdir(parents=True, exist_ok=True)
+    for wrapper in (REPO / "lib" / "scmis_ros").iterdir():
+        target = lib / wrapper.name
+        target.write_text(wrapper.read_text())
+        target.chmod(0o755)
+    python = dest / "bin" / "python"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    return dest
+
+
+def overlay_environment(dest: Path, domain_id: int) -> dict[str, str]:
+    """Variables for launching the checkout's nodes through :func:`source_overlay`."""
+    env = ros_env(domain_id)
+    return {"AMENT_PREFIX_PATH": os.pathsep.join(
+                p for p in [str(dest), os.environ.get("AMENT_PREFIX_PATH", "")] if p),
+            "PYTHONPATH": env["PYTHONPATH"], "ROS_DOMAIN_ID": str(domain_id),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1",
+            "PYTHONUNBUFFERED": "1"}

@@ -111,7 +111,7 @@ def test_bad_start_parameters_and_missing_checkpoint_fail_clearly(ros, checkpoin
     assert missing.wait(60) == 2
     text = missing.output()
     assert "no generator checkpoint" in text and "make demo" in text
-    assert str(tmp_path / "no_demo" / "generator" / "final.pt") in text
+    assert str(tmp_path / "no_demo" / "train" / "final.pt") in text
 
 
 def test_200_malformed_messages_do_not_kill_the_node(ros, checkpoint):
