@@ -8,42 +8,45 @@
 
 The real frames (rgb_topic, depth_topic, labels_topic) feed the synth node (labels) and the
 mix node (all three); the fine-tune node trains on mixed/{rgb,depth,labels} and publishes
-segmentation/labels and finetune/metrics. ``--show-args`` lists every argument.
+segmentation/labels and finetune/metrics. Node parameters come from ``params_file`` (default:
+the package's config/ros_nodes.yaml); an argument given on the command line overrides its
+parameter, an empty one (the default) keeps the file's value. ``--show-args`` lists them all.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
+from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 
+FROM_FILE = "; empty = the parameter file's value"
 ARGS = [
     ("source", "rooms", "where real frames come from: rooms (procedural stream), bag (replay "
      "bag:=PATH) or camera (live topics, see *_topic)", ["rooms", "bag", "camera"]),
-    ("bag", "", "rosbag2 folder to replay when source:=bag", None),
+    ("bag", "", "rosbag2 folder to replay (in a loop) when source:=bag", None),
     ("rgb_topic", "rgb", "real RGB image topic", None),
     ("depth_topic", "depth", "real depth image topic (32FC1 m or 16UC1 mm)", None),
     ("labels_topic", "labels", "real label image topic", None),
-    ("rate", "2.0", "rooms frames per second (source:=rooms) or playback speed factor "
-     "(source:=bag)", None),
-    ("height", "120", "rooms frame height (source:=rooms)", None),
-    ("width", "160", "rooms frame width (source:=rooms)", None),
-    ("checkpoint", "", "generator checkpoint (.pt); empty = the `make demo` one", None),
-    ("device", "auto", "torch device of the generator and the segmenter", None),
-    ("mode", "rgb", "class-mix mode: rgb, depth or rgbd", ["rgb", "depth", "rgbd"]),
-    ("ratio", "0.7", "fraction of the classes present that are replaced", None),
+    ("rate", "", "rooms frames per second (source:=rooms) or playback speed factor "
+     "(source:=bag)" + FROM_FILE, None),
+    ("height", "", "rooms frame height (source:=rooms)" + FROM_FILE, None),
+    ("width", "", "rooms frame width (source:=rooms)" + FROM_FILE, None),
+    ("checkpoint", "", "generator checkpoint (.pt)" + FROM_FILE + " (empty there too = the "
+     "`make demo` one)", None),
+    ("device", "", "torch device of the generator and the segmenter" + FROM_FILE, None),
+    ("mode", "", "class-mix mode: rgb, depth or rgbd" + FROM_FILE, None),
+    ("ratio", "", "fraction of the classes present that are replaced" + FROM_FILE, None),
     ("finetune", "true", "run the fine-tune node", ["true", "false"]),
-    ("finetune_dir", "finetune_out", "folder of the fine-tune checkpoint (resumed from)",
-     None),
-    ("segmenter", "", "segmenter checkpoint to start fine-tuning from; empty = random init",
-     None),
-    ("train_rate", "2.0", "fine-tune steps per second at most (0 = no limit)", None),
+    ("finetune_dir", "", "folder of the fine-tune checkpoint and metrics.jsonl (resumed "
+     "from)" + FROM_FILE, None),
+    ("segmenter", "", "segmenter checkpoint to start fine-tuning from" + FROM_FILE, None),
+    ("train_rate", "", "fine-tune steps per second at most, 0 = no limit" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
     ("params_file", "", "YAML parameter file; empty = the package's config/ros_nodes.yaml",
      None),
@@ -54,45 +57,60 @@ def _is(name: str, value: str) -> IfCondition:
     return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
 
 
+def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
+    """{parameter: value} for the launch arguments given non-empty (typed)."""
+    out: dict[str, Any] = {}
+    for param, (arg, kind) in mapping.items():
+        text = LaunchConfiguration(arg).perform(context)
+        if text == "":
+            continue
+        try:
+            out[param] = kind(text)
+        except ValueError:
+            raise ValueError(f"launch argument {arg}: expected a {kind.__name__}, found "
+                             f"{text!r}") from None
+    return out
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    params = LaunchConfiguration("params_file").perform(context) or os.path.join(
+        get_package_share_directory("scmis_ros"), "config", "ros_nodes.yaml")
+    common = {"namespace": LaunchConfiguration("namespace"), "output": "screen"}
+    real = [("rgb", LaunchConfiguration("rgb_topic")),
+            ("depth", LaunchConfiguration("depth_topic")),
+            ("labels", LaunchConfiguration("labels_topic"))]
+    return [
+        Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
+             condition=_is("source", "rooms"), remappings=real,
+             parameters=[params, overrides(context, {"rate_hz": ("rate", float),
+                                                     "height": ("height", int),
+                                                     "width": ("width", int)})], **common),
+        Node(package="scmis_ros", executable="bag_source", name="bag_source",
+             condition=_is("source", "bag"),
+             parameters=[params, {"loop": True},
+                         overrides(context, {"bag": ("bag", str), "rate": ("rate", float)})],
+             **common),
+        Node(package="scmis_ros", executable="synth_node", name="synth_node",
+             remappings=[real[2]],
+             parameters=[params, overrides(context, {"checkpoint": ("checkpoint", str),
+                                                     "device": ("device", str)})], **common),
+        Node(package="scmis_ros", executable="mix_node", name="mix_node", remappings=real,
+             parameters=[params, overrides(context, {"mode": ("mode", str),
+                                                     "ratio": ("ratio", float)})], **common),
+        Node(package="scmis_ros", executable="finetune_node", name="finetune_node",
+             condition=IfCondition(LaunchConfiguration("finetune")),
+             parameters=[params, overrides(context, {
+                 "checkpoint_dir": ("finetune_dir", str),
+                 "init_checkpoint": ("segmenter", str), "device": ("device", str),
+                 "train_rate_hz": ("train_rate", float)})],
+             # the final training step and checkpoint may take a while on a busy CPU
+             sigterm_timeout="30", **common),
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
-    """The launch description (arguments, source, synth, mix and fine-tune nodes)."""
+    """The launch description (arguments; source, synth, mix and fine-tune nodes)."""
     declared = [DeclareLaunchArgument(name, default_value=default, description=text,
                                       **({"choices": choices} if choices else {}))
                 for name, default, text, choices in ARGS]
-    cfg = {name: LaunchConfiguration(name) for name, *_ in ARGS}
-    real = [("rgb", cfg["rgb_topic"]), ("depth", cfg["depth_topic"]),
-            ("labels", cfg["labels_topic"])]
-
-    def nodes(context):
-        params = cfg["params_file"].perform(context) or os.path.join(
-            get_package_share_directory("scmis_ros"), "config", "ros_nodes.yaml")
-        common = {"namespace": cfg["namespace"], "output": "screen"}
-        return [
-            Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
-                 condition=_is("source", "rooms"), remappings=real, parameters=[params, {
-                     "rate_hz": ParameterValue(cfg["rate"], value_type=float),
-                     "height": ParameterValue(cfg["height"], value_type=int),
-                     "width": ParameterValue(cfg["width"], value_type=int)}], **common),
-            Node(package="scmis_ros", executable="bag_source", name="bag_source",
-                 condition=_is("source", "bag"), parameters=[params, {
-                     "bag": ParameterValue(cfg["bag"], value_type=str),
-                     "rate": ParameterValue(cfg["rate"], value_type=float),
-                     "loop": True}], **common),
-            Node(package="scmis_ros", executable="synth_node", name="synth_node",
-                 remappings=[("labels", cfg["labels_topic"])], parameters=[params, {
-                     "checkpoint": ParameterValue(cfg["checkpoint"], value_type=str),
-                     "device": ParameterValue(cfg["device"], value_type=str)}], **common),
-            Node(package="scmis_ros", executable="mix_node", name="mix_node",
-                 remappings=real, parameters=[params, {
-                     "mode": ParameterValue(cfg["mode"], value_type=str),
-                     "ratio": ParameterValue(cfg["ratio"], value_type=float)}], **common),
-            Node(package="scmis_ros", executable="finetune_node", name="finetune_node",
-                 condition=IfCondition(cfg["finetune"]), parameters=[params, {
-                     "checkpoint_dir": ParameterValue(cfg["finetune_dir"], value_type=str),
-                     "init_checkpoint": ParameterValue(cfg["segmenter"], value_type=str),
-                     "device": ParameterValue(cfg["device"], value_type=str),
-                     "train_rate_hz": ParameterValue(cfg["train_rate"], value_type=float)}],
-                 **common),
-        ]
-
-    return LaunchDescription(declared + [OpaqueFunction(function=nodes)])
+    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])

@@ -4,35 +4,39 @@
     ros2 launch scmis_ros synth.launch.py source:=bag bag:=PATH labels_topic:=/camera/labels
     ros2 launch scmis_ros synth.launch.py source:=none labels_topic:=/my/labels checkpoint:=X
 
-``ros2 launch scmis_ros synth.launch.py --show-args`` lists every argument.
+Node parameters come from ``params_file`` (default: the package's config/ros_nodes.yaml); an
+argument given on the command line overrides its parameter, an empty one (the default) keeps
+the file's value. ``ros2 launch scmis_ros synth.launch.py --show-args`` lists them all.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
+from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 
+FROM_FILE = "; empty = the parameter file's value"
 ARGS = [
     ("source", "rooms", "where label images come from: rooms (procedural stream), bag "
      "(replay bag:=PATH) or none (an external publisher on labels_topic)",
      ["rooms", "bag", "none"]),
-    ("checkpoint", "", "generator checkpoint (.pt); empty = the `make demo` one", None),
-    ("device", "auto", "torch device of the generator: auto, cpu, cuda, cuda:N", None),
+    ("checkpoint", "", "generator checkpoint (.pt)" + FROM_FILE + " (empty there too = the "
+     "`make demo` one)", None),
+    ("device", "", "torch device of the generator: auto, cpu, cuda, cuda:N" + FROM_FILE, None),
     ("labels_topic", "labels", "label image topic the synth node subscribes to", None),
     ("bag", "", "rosbag2 folder to replay when source:=bag", None),
-    ("rate", "2.0", "rooms frames per second (source:=rooms) or playback speed factor "
-     "(source:=bag)", None),
-    ("loop", "true", "replay the bag in a loop (source:=bag)", ["true", "false"]),
-    ("height", "120", "rooms frame height (source:=rooms)", None),
-    ("width", "160", "rooms frame width (source:=rooms)", None),
-    ("seed", "-1", "generator noise seed; -1 = fresh noise for every label image", None),
+    ("rate", "", "rooms frames per second (source:=rooms) or playback speed factor "
+     "(source:=bag)" + FROM_FILE, None),
+    ("loop", "", "replay the bag in a loop, true/false (source:=bag)" + FROM_FILE, None),
+    ("height", "", "rooms frame height (source:=rooms)" + FROM_FILE, None),
+    ("width", "", "rooms frame width (source:=rooms)" + FROM_FILE, None),
+    ("seed", "", "generator noise seed, -1 = fresh noise per label image" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
     ("params_file", "", "YAML parameter file; empty = the package's config/ros_nodes.yaml",
      None),
@@ -43,9 +47,58 @@ def _is(name: str, value: str) -> IfCondition:
     return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
 
 
-def _params_file(context_value: str) -> str:
-    return context_value or os.path.join(get_package_share_directory("scmis_ros"), "config",
-                                         "ros_nodes.yaml")
+def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
+    """{parameter: value} for the launch arguments given non-empty (typed)."""
+    out: dict[str, Any] = {}
+    for param, (arg, kind) in mapping.items():
+        text = LaunchConfiguration(arg).perform(context)
+        if text == "":
+            continue
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError(f"launch argument {arg}: expected true or false, found "
+                                 f"{text!r}")
+            out[param] = text.lower() == "true"
+        else:
+            try:
+                out[param] = kind(text)
+            except ValueError:
+                raise ValueError(f"launch argument {arg}: expected a {kind.__name__}, found "
+                                 f"{text!r}") from None
+    return out
+
+
+def params_file(context: LaunchContext) -> str:
+    """The parameter file argument, or the installed config/ros_nodes.yaml."""
+    given = LaunchConfiguration("params_file").perform(context)
+    return given or os.path.join(get_package_share_directory("scmis_ros"), "config",
+                                 "ros_nodes.yaml")
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    params = params_file(context)
+    ns = LaunchConfiguration("namespace")
+    labels = ("labels", LaunchConfiguration("labels_topic"))
+    return [
+        Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
+             namespace=ns, condition=_is("source", "rooms"), remappings=[labels],
+             parameters=[params, overrides(context, {"rate_hz": ("rate", float),
+                                                     "height": ("height", int),
+                                                     "width": ("width", int)})],
+             output="screen"),
+        Node(package="scmis_ros", executable="bag_source", name="bag_source",
+             namespace=ns, condition=_is("source", "bag"),
+             parameters=[params, overrides(context, {"bag": ("bag", str),
+                                                     "rate": ("rate", float),
+                                                     "loop": ("loop", bool)})],
+             output="screen"),
+        Node(package="scmis_ros", executable="synth_node", name="synth_node", namespace=ns,
+             remappings=[labels],
+             parameters=[params, overrides(context, {"checkpoint": ("checkpoint", str),
+                                                     "device": ("device", str),
+                                                     "seed": ("seed", int)})],
+             output="screen"),
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -53,32 +106,4 @@ def generate_launch_description() -> LaunchDescription:
     declared = [DeclareLaunchArgument(name, default_value=default, description=text,
                                       **({"choices": choices} if choices else {}))
                 for name, default, text, choices in ARGS]
-    cfg = {name: LaunchConfiguration(name) for name, *_ in ARGS}
-
-    def nodes(context):
-        params = _params_file(cfg["params_file"].perform(context))
-        return [
-            Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
-                 namespace=cfg["namespace"], condition=_is("source", "rooms"),
-                 parameters=[params, {
-                     "rate_hz": ParameterValue(cfg["rate"], value_type=float),
-                     "height": ParameterValue(cfg["height"], value_type=int),
-                     "width": ParameterValue(cfg["width"], value_type=int)}],
-                 remappings=[("labels", cfg["labels_topic"])], output="screen"),
-            Node(package="scmis_ros", executable="bag_source", name="bag_source",
-                 namespace=cfg["namespace"], condition=_is("source", "bag"),
-                 parameters=[params, {
-                     "bag": ParameterValue(cfg["bag"], value_type=str),
-                     "rate": ParameterValue(cfg["rate"], value_type=float),
-                     "loop": ParameterValue(cfg["loop"], value_type=bool)}],
-                 output="screen"),
-            Node(package="scmis_ros", executable="synth_node", name="synth_node",
-                 namespace=cfg["namespace"],
-                 parameters=[params, {
-                     "checkpoint": ParameterValue(cfg["checkpoint"], value_type=str),
-                     "device": ParameterValue(cfg["device"], value_type=str),
-                     "seed": ParameterValue(cfg["seed"], value_type=int)}],
-                 remappings=[("labels", cfg["labels_topic"])], output="screen"),
-        ]
-
-    return LaunchDescription(declared + [OpaqueFunction(function=nodes)])
+    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])

@@ -128,11 +128,14 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                 depth_topic: str | None = None, mode: str = "rgb", ratio: float = 0.5,
                 seed: int = 0, storage: str | None = None, overwrite: bool = False,
                 namespace: str | None = None, tolerance_s: float = 0.02,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, preview: str | Path | None = None,
+                preview_rows: int = 4) -> dict[str, Any]:
     """Write ``output_bag`` = ``input_bag`` + synthesized (+ mixed) topics; see module doc.
 
     ``synthesizer`` is a :class:`scmis_core.synthesize.Synthesizer` (anything with
-    ``synth(labels, seed)`` and ``num_classes``). Returns a summary dict. Raises
+    ``synth(labels, seed)`` and ``num_classes``). ``preview``: a PNG of the first
+    ``preview_rows`` frames (labels | real rgb | synth rgb | mixed rgb | the same for depth),
+    written after the bag. Returns a summary dict. Raises
     :class:`BagError` with a one-line reason for missing topics, wrong encodings, empty or
     unreadable bags; nothing is written then.
     """
@@ -187,6 +190,7 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
             by_id = {c.id: k for k, c in conns.items() if c is not None}
             index = {k: 0 for k in by_id.values()}
             pending: dict[int, dict[str, Any]] = {}
+            rows: list[dict[str, Any]] = []
             bar = tqdm(total=reader.message_count, desc=f"augment {input_bag.name}",
                        unit="msg", disable=not progress, file=sys.stderr)
             for conn, timestamp, raw in iter_messages(reader, None, str(input_bag)):
@@ -213,6 +217,9 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                                              depth_m, "32FC1", msg.header, image_cls),
                                              IMAGE_TYPE))
                         counts["synthesized"] += 1
+                        if not mixing and len(rows) < preview_rows:
+                            rows.append({"labels": labels, "synth_rgb": rgb,
+                                         "synth_depth": depth_m})
                         if idx in matches:
                             pending.setdefault(idx, {}).update(
                                 labels=labels, labels_raw=raw, header=msg.header,
@@ -236,20 +243,43 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                 needed = {"labels", *matches[li]}
                 if needed <= entry.keys():
                     del pending[li]
-                    counts["mixed"] += _write_mixed(writer, new_conns, store, image_cls,
-                                                    entry, timestamp, mode, ratio, seed, li,
-                                                    f"bag {input_bag}: frame of label "
-                                                    f"image {li}")
+                    mixed = _write_mixed(writer, new_conns, store, image_cls, entry,
+                                         timestamp, mode, ratio, seed, li,
+                                         f"bag {input_bag}: frame of label image {li}")
+                    counts["mixed"] += 1
+                    if len(rows) < preview_rows:
+                        rows.append({**entry, "mixed_rgb": mixed[0], "mixed_depth": mixed[1]})
             bar.close()
+    if preview is not None and rows:
+        write_preview(rows, preview)
     return {"input": str(input_bag), "output": str(output_bag), "storage": storage,
             "labels_topic": labels_t, "rgb_topic": rgb_t if mixing else None,
             "depth_topic": depth_t if mixing else None, "new_topics": new_topics,
-            **counts, "seconds": round(time.perf_counter() - t_start, 2)}
+            **counts, "preview": str(preview) if preview is not None and rows else None,
+            "seconds": round(time.perf_counter() - t_start, 2)}
+
+
+def write_preview(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """A PNG grid, one row per frame: labels | rgb: real, synth, mixed | depth: the same."""
+    from scmis_core.data.labels import colorize_depth, colorize_labels
+    from scmis_core.visualize import grid, save_png
+
+    cells = []
+    for row in rows:
+        shape = row["labels"].shape
+        blank = np.full(shape + (3,), 255, np.uint8)
+        line = [colorize_labels(row["labels"])]
+        for key in ("rgb", "synth_rgb", "mixed_rgb"):
+            line.append(row[key] if row.get(key) is not None else blank)
+        for key in ("depth", "synth_depth", "mixed_depth"):
+            line.append(colorize_depth(row[key]) if row.get(key) is not None else blank)
+        cells.append(line)
+    return save_png(grid(cells), path)
 
 
 def _write_mixed(writer: Any, new_conns: dict[str, Any], store: Any, image_cls: Any,
                  entry: dict[str, Any], timestamp: int, mode: str, ratio: float, seed: int,
-                 index: int, where: str) -> int:
+                 index: int, where: str) -> tuple[np.ndarray, np.ndarray | None]:
     labels = entry["labels"]
     rgb, depth_m = entry["rgb"], entry.get("depth")
     if rgb.shape[:2] != labels.shape or (depth_m is not None and depth_m.shape != labels.shape):
@@ -268,7 +298,7 @@ def _write_mixed(writer: Any, new_conns: dict[str, Any], store: Any, image_cls: 
         writer.write(new_conns["mixed_depth"], timestamp, store.serialize_cdr(
             make_image(mixed_depth, "32FC1", header, image_cls), IMAGE_TYPE))
     writer.write(new_conns["mixed_labels"], timestamp, entry["labels_raw"])
-    return 1
+    return mixed_rgb, mixed_depth
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -306,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--preview", default=None, help="also write a PNG of the first "
+                        "frames (labels | rgb real/synth/mixed | depth real/synth/mixed)")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -322,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                                  depth_topic=args.depth_topic, mode=args.mode,
                                  ratio=args.ratio, seed=args.seed, storage=args.storage,
                                  overwrite=args.overwrite, namespace=args.namespace,
-                                 tolerance_s=args.tolerance_s, progress=not args.no_progress)
+                                 tolerance_s=args.tolerance_s, progress=not args.no_progress,
+                                 preview=args.preview)
         except (BagError, CheckpointError, FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from rclpy.node import Node
 
 from .bags import BagError, iter_messages, message_class, open_bag

@@ -14,7 +14,8 @@ prediction queue. Two worker threads, never the executor:
 - prediction: the newest incoming frame is segmented and published on
   ``segmentation/labels`` (mono8 / mono16 ids, the frame's header).
 
-The state (weights, optimiser, step, config) is saved atomically to
+The metrics lines are also appended to ``checkpoint_dir/metrics.jsonl``. The state (weights,
+optimiser, step, config) is saved atomically to
 ``checkpoint_dir/finetune.pt`` every ``checkpoint_every`` steps and on shutdown, as a
 ``segmenter`` checkpoint that :meth:`scmis_core.segment.Segmenter.from_checkpoint` loads; on
 start the node resumes from it when it exists (else from ``init_checkpoint``, else random).
@@ -69,7 +70,8 @@ PARAMS = [
     Param("arch", "unet-rgbd", "segmenter architecture (scmis_core.segment.SEGMENTERS)",
           choices=tuple(SEGMENTERS), read_only=True),
     Param("arch_kwargs", "", "YAML mapping of architecture arguments, e.g. "
-          "'{widths: [8, 16, 32]}'; empty = the architecture's defaults", read_only=True,
+          "'{widths: [8, 16, 32]}'; empty = those of the checkpoint started from, else the "
+          "architecture's defaults", read_only=True,
           check=_yaml_dict_check),
     Param("num_classes", 40, "classes (ids 1..N, 0 = void); must match init_checkpoint",
           lo=1, hi=65535, read_only=True),
@@ -153,8 +155,11 @@ class FinetuneNode(Node):
         self.p = ParamStore(self, PARAMS)
         self.device = select_device(self.p["device"])
         self.ckpt_path = Path(self.p["checkpoint_dir"]) / CHECKPOINT_NAME
-        self.arch_kwargs = yaml.safe_load(self.p["arch_kwargs"]) if self.p["arch_kwargs"] \
-            else {}
+        state, source, resume = self._load_start_state()
+        if self.p["arch_kwargs"]:
+            self.arch_kwargs = yaml.safe_load(self.p["arch_kwargs"])
+        else:  # the checkpoint's architecture arguments, else the architecture's defaults
+            self.arch_kwargs = dict(state["config"].get("arch_kwargs", {})) if state else {}
         torch.manual_seed(self.p["seed"])
         self.num_classes = self.p["num_classes"]
         self.class_names = list(NYU40_CLASSES) if self.num_classes == len(NYU40_CLASSES) \
@@ -168,7 +173,11 @@ class FinetuneNode(Node):
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.p["lr"],
                                      weight_decay=1e-4)
         self.step = 0
-        self.started_from = self._restore()
+        self.started_from = "random initial weights"
+        if state is not None:
+            self.started_from = self._restore(state, source, resume)
+        self.metrics_path = Path(self.p["checkpoint_dir"]) / "metrics.jsonl"
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         self.model_lock = threading.Lock()
         self.buffer = ReplayBuffer(self.p["buffer_size"], self.p["seed"])
         self.slot = LatestSlot()
@@ -194,20 +203,26 @@ class FinetuneNode(Node):
 
     # --------------------------------------------------------------------- state / checkpoint
 
-    def _restore(self) -> str:
-        """Load the resume checkpoint or the init checkpoint; describe what was loaded."""
+    def _load_start_state(self) -> tuple[dict[str, Any] | None, Path | None, bool]:
+        """(checkpoint state, its path, is-resume): the resume checkpoint when it exists,
+        else ``init_checkpoint``, else (None, None, False)."""
         if self.p["resume"] and self.ckpt_path.is_file():
             path, resume = self.ckpt_path, True
         elif self.p["init_checkpoint"]:
             path, resume = Path(self.p["init_checkpoint"]), False
         else:
-            return "random initial weights"
+            return None, None, False
         state = load_checkpoint(path, map_location="cpu", kind="segmenter")
         arch = state["config"].get("arch")
-        if arch != self.p["arch"] or int(state.get("num_classes", -1)) != self.num_classes:
+        if arch != self.p["arch"] or int(state.get("num_classes", -1)) != \
+                self.p["num_classes"]:
             raise CheckpointError(f"checkpoint {path}: {arch} for {state.get('num_classes')} "
                                   f"classes, but this node runs {self.p['arch']} for "
-                                  f"{self.num_classes} (parameters arch / num_classes)")
+                                  f"{self.p['num_classes']} (parameters arch / num_classes)")
+        return state, path, resume
+
+    def _restore(self, state: dict[str, Any], path: Path, resume: bool) -> str:
+        """Load weights (and, when resuming, optimiser and step); describe what happened."""
         load_module_state(self.model, state["models"]["segmenter"], path, "segmenter")
         if resume:
             if "segmenter" in state.get("optimizers", {}):
@@ -318,6 +333,8 @@ class FinetuneNode(Node):
             msg = String()
             msg.data = json.dumps(metrics, sort_keys=True)
             safe_publish(self, self.pub_metrics, msg)
+            with open(self.metrics_path, "a") as log:
+                log.write(msg.data + "\n")
             if self.step % self.p["checkpoint_every"] == 0:
                 self.save()
 

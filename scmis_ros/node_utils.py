@@ -296,9 +296,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = 2
     finally:
-        # Ctrl-C reaches a launched node twice (the terminal's process group, then launch):
-        # once shutting down, further SIGINTs must not interrupt the clean-up.
+        # Ctrl-C reaches a launched node twice (the terminal's process group, then launch),
+        # and launch follows up with SIGTERM: once shutting down, neither may interrupt the
+        # clean-up (final checkpoint); launch's SIGKILL still ends a hung one.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:

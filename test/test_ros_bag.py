@@ -109,8 +109,13 @@ def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, synth, st
 def test_storage_conversion_and_namespace(tmp_path, synth):
     src = write_rooms_bag(tmp_path / "in", "sqlite3", frames=2, height=16, width=16)
     out = tmp_path / "out_mcap"
-    result = augment_bag(src, out, synth, storage="mcap", namespace="/aug", progress=False)
+    result = augment_bag(src, out, synth, storage="mcap", namespace="/aug", progress=False,
+                         preview=tmp_path / "preview.png")
     assert result["storage"] == "mcap" and list(out.glob("*.mcap"))
+    from PIL import Image as PILImage
+
+    with PILImage.open(tmp_path / "preview.png") as png:  # 2 rows of 7 16x16 cells, gap 2
+        assert png.size == (7 * 18 - 2, 2 * 18 - 2)
     topics = read_all(out)
     assert len(topics["/aug/synth/rgb"]) == 2 and len(topics["/aug/mixed/rgb"]) == 2
     assert topics["/camera/rgb"] == read_all(src)["/camera/rgb"]

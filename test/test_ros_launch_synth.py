@@ -16,7 +16,8 @@ pytest.importorskip("launch_ros", reason="launch_ros is not installed")
 import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-from launch.actions import GroupAction, IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402,E501
+from launch.actions import (GroupAction, IncludeLaunchDescription,  # noqa: E402
+                            SetEnvironmentVariable)
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from ros_harness import (REPO, Client, next_domain_id, overlay_environment,  # noqa: E402
                          source_overlay)

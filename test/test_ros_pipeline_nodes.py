@@ -3,6 +3,8 @@ subprocesses on loopback DDS, this test's own domain id)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -130,13 +132,17 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     assert seg.num_classes == 40
     # a restart resumes at step 6 and trains on to max_steps 8
     metrics.clear()
-    again = start("scmis_ros.finetune_node", {"max_steps": 8}, name="again",
-                  params_file=params_file)
+    # arch_kwargs empty: the widths come from the checkpoint resumed from
+    again = start("scmis_ros.finetune_node", {"max_steps": 8, "arch_kwargs": ""},
+                  name="again", params_file=params_file)
     assert client.spin_until(lambda: len(metrics) >= 2, 90, every=send), again.output()
     assert [m["step"] for m in metrics[:2]] == [7, 8]
     assert "resumed from" in again.output() and "at step 6" in again.output()
     assert again.stop() == 0
     assert load_checkpoint(ckpt, kind="segmenter")["step"] == 8
+    logged = [json.loads(line)["step"] for line in
+              (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, 9))
     assert not list((tmp_path / "ft").glob("*.tmp"))
 
 
