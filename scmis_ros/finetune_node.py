@@ -23,6 +23,7 @@ start the node resumes from it when it exists (else from ``init_checkpoint``, el
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import time
@@ -44,7 +45,7 @@ from scmis_core.data.labels import NYU40_CLASSES
 from scmis_core.data.transforms import resize_nearest
 from scmis_core.depth_range import metres_to_unit
 from scmis_core.runtime import select_device
-from scmis_core.segment import SEGMENTERS, segmentation_loss
+from scmis_core.segment import SEGMENTERS, multiscale_loss, segmentation_loss
 
 from .conversions import (ImageConversionError, depth_m_from_image, labels_encoding,
                           labels_from_image, numpy_to_image, rgb_from_image, stamp_ns)
@@ -54,6 +55,8 @@ from .sync import ApproximateTimeSync
 from .synth_node import _device_check
 
 CHECKPOINT_NAME = "finetune.pt"
+#: Architecture when neither the parameter nor a checkpoint names one (ESANet, as the paper).
+DEFAULT_ARCH = "esanet" if "esanet" in SEGMENTERS else "unet-rgbd"
 
 
 def _yaml_dict_check(value: Any) -> str | None:
@@ -67,8 +70,9 @@ def _yaml_dict_check(value: Any) -> str | None:
 
 
 PARAMS = [
-    Param("arch", "unet-rgbd", "segmenter architecture (scmis_core.segment.SEGMENTERS)",
-          choices=tuple(SEGMENTERS), read_only=True),
+    Param("arch", "", "segmenter architecture (scmis_core.segment.SEGMENTERS); empty = the "
+          f"one of the checkpoint started from, else {DEFAULT_ARCH}",
+          choices=("",) + tuple(SEGMENTERS), read_only=True),
     Param("arch_kwargs", "", "YAML mapping of architecture arguments, e.g. "
           "'{widths: [8, 16, 32]}'; empty = those of the checkpoint started from, else the "
           "architecture's defaults", read_only=True,
@@ -156,6 +160,7 @@ class FinetuneNode(Node):
         self.device = select_device(self.p["device"])
         self.ckpt_path = Path(self.p["checkpoint_dir"]) / CHECKPOINT_NAME
         state, source, resume = self._load_start_state()
+        self.arch = self.p["arch"] or (state["config"]["arch"] if state else DEFAULT_ARCH)
         if self.p["arch_kwargs"]:
             self.arch_kwargs = yaml.safe_load(self.p["arch_kwargs"])
         else:  # the checkpoint's architecture arguments, else the architecture's defaults
@@ -164,12 +169,14 @@ class FinetuneNode(Node):
         self.num_classes = self.p["num_classes"]
         self.class_names = list(NYU40_CLASSES) if self.num_classes == len(NYU40_CLASSES) \
             else [f"class_{i}" for i in range(1, self.num_classes + 1)]
-        self.model = SEGMENTERS[self.p["arch"]](self.num_classes, **self.arch_kwargs)
+        self.model = SEGMENTERS[self.arch](self.num_classes, **self.arch_kwargs)
         self.model.to(self.device)
+        # models that offer side outputs get ESANet's multi-scale supervision
+        self.side_outputs = "return_sides" in inspect.signature(self.model.forward).parameters
         multiple = int(getattr(self.model, "multiple", 1))
         if self.p["height"] % multiple or self.p["width"] % multiple:
             raise ValueError(f"height/width: expected multiples of {multiple} for "
-                             f"{self.p['arch']}, found {self.p['height']}x{self.p['width']}")
+                             f"{self.arch}, found {self.p['height']}x{self.p['width']}")
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.p["lr"],
                                      weight_decay=1e-4)
         self.step = 0
@@ -197,7 +204,7 @@ class FinetuneNode(Node):
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
-        self.get_logger().info(f"{self.p['arch']} ({self.num_classes} classes) on "
+        self.get_logger().info(f"{self.arch} ({self.num_classes} classes) on "
                                f"{self.device}, {self.started_from}; checkpoint "
                                f"{self.ckpt_path}")
 
@@ -214,10 +221,13 @@ class FinetuneNode(Node):
             return None, None, False
         state = load_checkpoint(path, map_location="cpu", kind="segmenter")
         arch = state["config"].get("arch")
-        if arch != self.p["arch"] or int(state.get("num_classes", -1)) != \
-                self.p["num_classes"]:
+        if arch not in SEGMENTERS:
+            raise CheckpointError(f"checkpoint {path}: unknown segmenter {arch!r}; expected "
+                                  f"one of {', '.join(SEGMENTERS)}")
+        if (self.p["arch"] and arch != self.p["arch"]) or \
+                int(state.get("num_classes", -1)) != self.p["num_classes"]:
             raise CheckpointError(f"checkpoint {path}: {arch} for {state.get('num_classes')} "
-                                  f"classes, but this node runs {self.p['arch']} for "
+                                  f"classes, but this node runs {self.p['arch'] or arch} for "
                                   f"{self.p['num_classes']} (parameters arch / num_classes)")
         return state, path, resume
 
@@ -235,7 +245,7 @@ class FinetuneNode(Node):
         """The checkpoint content (a ``segmenter`` checkpoint plus the optimiser)."""
         return {"kind": "segmenter", "step": self.step, "num_classes": self.num_classes,
                 "class_names": self.class_names,
-                "config": {"arch": self.p["arch"], "arch_kwargs": self.arch_kwargs,
+                "config": {"arch": self.arch, "arch_kwargs": self.arch_kwargs,
                            "data": {"height": self.p["height"], "width": self.p["width"],
                                     "max_depth_m": self.p["max_depth_m"]},
                            "lr": self.p["lr"], "batch_size": self.p["batch_size"],
@@ -291,8 +301,12 @@ class FinetuneNode(Node):
             for group in self.opt.param_groups:
                 group["lr"] = self.p["lr"]
             self.model.train()
-            logits = self.model(rgb, depth)  # (B, N, H, W) over ids 1..N
-            loss = segmentation_loss(logits, labels)
+            if self.side_outputs:
+                logits, sides = self.model(rgb, depth, return_sides=True)  # (B, N, H, W), ...
+                loss = multiscale_loss(logits, sides, labels)
+            else:
+                logits = self.model(rgb, depth)  # (B, N, H, W) over ids 1..N
+                loss = segmentation_loss(logits, labels)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

@@ -28,6 +28,7 @@ from scmis_ros.fixtures import write_generator_checkpoint  # noqa: E402
 PARAMS = """\
 finetune_node:
   ros__parameters:
+    arch: unet-rgbd
     arch_kwargs: "{widths: [8, 16]}"
     height: 16
     width: 16

@@ -87,7 +87,7 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     params_file.write_text(
         "finetune_node:\n  ros__parameters:\n"
         f"    checkpoint_dir: {tmp_path / 'ft'}\n"
-        "    arch_kwargs: '{widths: [8, 16]}'\n"
+        "    arch: esanet-r18\n    arch_kwargs: '{base_width: 8, decoder_blocks: 1}'\n"
         "    height: 16\n    width: 16\n    batch_size: 2\n    min_buffer: 2\n"
         "    train_rate_hz: 0.0\n    checkpoint_every: 3\n    max_steps: 6\n"
         "    device: cpu\n    qos: reliable\n")
@@ -129,11 +129,11 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
 
     assert load_checkpoint(ckpt, kind="segmenter")["step"] == 6
     seg = Segmenter.from_checkpoint(ckpt, device="cpu")
-    assert seg.num_classes == 40
+    assert seg.num_classes == 40 and type(seg.model).__name__ == "ESANet"
     # a restart resumes at step 6 and trains on to max_steps 8
     metrics.clear()
-    # arch_kwargs empty: the widths come from the checkpoint resumed from
-    again = start("scmis_ros.finetune_node", {"max_steps": 8, "arch_kwargs": ""},
+    # arch and arch_kwargs empty: both come from the checkpoint resumed from
+    again = start("scmis_ros.finetune_node", {"max_steps": 8, "arch": "", "arch_kwargs": ""},
                   name="again", params_file=params_file)
     assert client.spin_until(lambda: len(metrics) >= 2, 90, every=send), again.output()
     assert [m["step"] for m in metrics[:2]] == [7, 8]
