@@ -23,6 +23,7 @@ start the node resumes from it when it exists (else from ``init_checkpoint``, el
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import threading
@@ -41,6 +42,7 @@ from std_msgs.msg import String
 
 from scmis_core.checkpoint import (CheckpointError, load_checkpoint, load_module_state,
                                    save_checkpoint)
+from scmis_core.config import DataConfig
 from scmis_core.data.labels import NYU40_CLASSES
 from scmis_core.data.transforms import resize_nearest
 from scmis_core.depth_range import metres_to_unit
@@ -246,7 +248,8 @@ class FinetuneNode(Node):
         return {"kind": "segmenter", "step": self.step, "num_classes": self.num_classes,
                 "class_names": self.class_names,
                 "config": {"arch": self.arch, "arch_kwargs": self.arch_kwargs,
-                           "data": {"height": self.p["height"], "width": self.p["width"],
+                           "data": {**dataclasses.asdict(DataConfig()),
+                                    "height": self.p["height"], "width": self.p["width"],
                                     "max_depth_m": self.p["max_depth_m"]},
                            "lr": self.p["lr"], "batch_size": self.p["batch_size"],
                            "seed": self.p["seed"], "source": "finetune_node"},
