@@ -52,6 +52,7 @@ install: venv
 DEMO_STEPS ?= 300
 DEMO_SEG_STEPS ?= 300
 DEMO_EVAL_IMAGES ?= 50
+DEMO_ROS_SECONDS ?= 60
 
 demo: install
 	$(PY) -m scmis_core.data.export --source rooms --split all --n 64 --size 240x320 \
@@ -69,6 +70,8 @@ demo: install
 	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/init.pt \
 	  --checkpoint $(DEMO_DIR)/train/final.pt --segmenter $(DEMO_DIR)/segmenter/segmenter.pt \
 	  --num-images $(DEMO_EVAL_IMAGES) --out $(DEMO_DIR)/eval
+	$(PY) -m scmis_ros.demo --out $(DEMO_DIR)/ros --checkpoint $(DEMO_DIR)/train/final.pt \
+	  --segmenter $(DEMO_DIR)/segmenter/segmenter.pt --seconds $(DEMO_ROS_SECONDS)
 	@echo
 	@echo "demo outputs:"
 	@echo "  $(DEMO_DIR)/rooms_nyu_layout/        procedural rooms in the NYUv2 layout"
@@ -77,6 +80,9 @@ demo: install
 	@echo "  $(DEMO_DIR)/train/                   SCMIS run: samples/*.png, metrics.jsonl, tb/, final.pt"
 	@echo "  $(DEMO_DIR)/synth/grid.png           synthesized RGB-D variants (rgb/, depth/ beside it)"
 	@echo "  $(DEMO_DIR)/eval/report.md           FID / mIoU / depth errors, untrained vs trained"
+	@echo "  $(DEMO_DIR)/ros/bag_preview.png      rooms bag + synth/mixed topics (rooms_bag_augmented/)"
+	@echo "  $(DEMO_DIR)/ros/pipeline_preview.png rooms -> synth -> mix -> fine-tune, one live frame"
+	@echo "  $(DEMO_DIR)/ros/finetune/            fine-tuned segmenter + metrics.jsonl"
 
 test: install
 	$(PY) -m pytest
