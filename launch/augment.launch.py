@@ -15,17 +15,15 @@ parameter, an empty one (the default) keeps the file's value. ``--show-args`` li
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import OpaqueFunction
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-FROM_FILE = "; empty = the parameter file's value"
+from scmis_ros.launch_utils import (FROM_FILE, declare_arguments, is_value, overrides,
+                                    params_file)
+
 ARGS = [
     ("source", "rooms", "where real frames come from: rooms (procedural stream), bag (replay "
      "bag:=PATH) or camera (live topics, see *_topic)", ["rooms", "bag", "camera"]),
@@ -53,40 +51,20 @@ ARGS = [
 ]
 
 
-def _is(name: str, value: str) -> IfCondition:
-    return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
-
-
-def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
-    """{parameter: value} for the launch arguments given non-empty (typed)."""
-    out: dict[str, Any] = {}
-    for param, (arg, kind) in mapping.items():
-        text = LaunchConfiguration(arg).perform(context)
-        if text == "":
-            continue
-        try:
-            out[param] = kind(text)
-        except ValueError:
-            raise ValueError(f"launch argument {arg}: expected a {kind.__name__}, found "
-                             f"{text!r}") from None
-    return out
-
-
 def _nodes(context: LaunchContext) -> list[Node]:
-    params = LaunchConfiguration("params_file").perform(context) or os.path.join(
-        get_package_share_directory("scmis_ros"), "config", "ros_nodes.yaml")
+    params = params_file(context)
     common = {"namespace": LaunchConfiguration("namespace"), "output": "screen"}
     real = [("rgb", LaunchConfiguration("rgb_topic")),
             ("depth", LaunchConfiguration("depth_topic")),
             ("labels", LaunchConfiguration("labels_topic"))]
     return [
         Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
-             condition=_is("source", "rooms"), remappings=real,
+             condition=is_value("source", "rooms"), remappings=real,
              parameters=[params, overrides(context, {"rate_hz": ("rate", float),
                                                      "height": ("height", int),
                                                      "width": ("width", int)})], **common),
         Node(package="scmis_ros", executable="bag_source", name="bag_source",
-             condition=_is("source", "bag"),
+             condition=is_value("source", "bag"),
              parameters=[params, {"loop": True},
                          overrides(context, {"bag": ("bag", str), "rate": ("rate", float)})],
              **common),
@@ -110,7 +88,4 @@ def _nodes(context: LaunchContext) -> list[Node]:
 
 def generate_launch_description() -> LaunchDescription:
     """The launch description (arguments; source, synth, mix and fine-tune nodes)."""
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text,
-                                      **({"choices": choices} if choices else {}))
-                for name, default, text, choices in ARGS]
-    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])
+    return LaunchDescription(declare_arguments(ARGS) + [OpaqueFunction(function=_nodes)])

@@ -11,17 +11,14 @@ the file's value. ``ros2 launch scmis_ros synth.launch.py --show-args`` lists th
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.actions import OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-FROM_FILE = "; empty = the parameter file's value"
+from scmis_ros.launch_utils import (FROM_FILE, declare_arguments, is_value, overrides,
+                                    params_file)
+
 ARGS = [
     ("source", "rooms", "where label images come from: rooms (procedural stream), bag "
      "(replay bag:=PATH) or none (an external publisher on labels_topic)",
@@ -43,51 +40,19 @@ ARGS = [
 ]
 
 
-def _is(name: str, value: str) -> IfCondition:
-    return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
-
-
-def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
-    """{parameter: value} for the launch arguments given non-empty (typed)."""
-    out: dict[str, Any] = {}
-    for param, (arg, kind) in mapping.items():
-        text = LaunchConfiguration(arg).perform(context)
-        if text == "":
-            continue
-        if kind is bool:
-            if text.lower() not in ("true", "false"):
-                raise ValueError(f"launch argument {arg}: expected true or false, found "
-                                 f"{text!r}")
-            out[param] = text.lower() == "true"
-        else:
-            try:
-                out[param] = kind(text)
-            except ValueError:
-                raise ValueError(f"launch argument {arg}: expected a {kind.__name__}, found "
-                                 f"{text!r}") from None
-    return out
-
-
-def params_file(context: LaunchContext) -> str:
-    """The parameter file argument, or the installed config/ros_nodes.yaml."""
-    given = LaunchConfiguration("params_file").perform(context)
-    return given or os.path.join(get_package_share_directory("scmis_ros"), "config",
-                                 "ros_nodes.yaml")
-
-
 def _nodes(context: LaunchContext) -> list[Node]:
     params = params_file(context)
     ns = LaunchConfiguration("namespace")
     labels = ("labels", LaunchConfiguration("labels_topic"))
     return [
         Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
-             namespace=ns, condition=_is("source", "rooms"), remappings=[labels],
+             namespace=ns, condition=is_value("source", "rooms"), remappings=[labels],
              parameters=[params, overrides(context, {"rate_hz": ("rate", float),
                                                      "height": ("height", int),
                                                      "width": ("width", int)})],
              output="screen"),
         Node(package="scmis_ros", executable="bag_source", name="bag_source",
-             namespace=ns, condition=_is("source", "bag"),
+             namespace=ns, condition=is_value("source", "bag"),
              parameters=[params, overrides(context, {"bag": ("bag", str),
                                                      "rate": ("rate", float),
                                                      "loop": ("loop", bool)})],
@@ -103,7 +68,4 @@ def _nodes(context: LaunchContext) -> list[Node]:
 
 def generate_launch_description() -> LaunchDescription:
     """The launch description (arguments, source node, synth node)."""
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text,
-                                      **({"choices": choices} if choices else {}))
-                for name, default, text, choices in ARGS]
-    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])
+    return LaunchDescription(declare_arguments(ARGS) + [OpaqueFunction(function=_nodes)])

@@ -1,0 +1,59 @@
+"""Helpers shared by the launch files in ``launch/`` (imported only by them)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
+
+#: Suffix of the description of arguments whose empty default keeps the parameter file's value.
+FROM_FILE = "; empty = the parameter file's value"
+
+
+def declare_arguments(args: Sequence[tuple[str, str, str, list[str] | None]]
+                      ) -> list[DeclareLaunchArgument]:
+    """``DeclareLaunchArgument`` for each (name, default, description, choices)."""
+    return [DeclareLaunchArgument(name, default_value=default, description=text,
+                                  **({"choices": choices} if choices else {}))
+            for name, default, text, choices in args]
+
+
+def is_value(name: str, value: str) -> IfCondition:
+    """Condition: launch argument ``name`` equals ``value``."""
+    return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
+
+
+def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
+    """{parameter: value} for the launch arguments given non-empty, converted to their type.
+
+    ``mapping``: parameter name -> (launch argument, type); bools accept true/false.
+    """
+    out: dict[str, Any] = {}
+    for param, (arg, kind) in mapping.items():
+        text = LaunchConfiguration(arg).perform(context)
+        if text == "":
+            continue
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError(f"launch argument {arg}: expected true or false, found "
+                                 f"{text!r}")
+            out[param] = text.lower() == "true"
+            continue
+        try:
+            out[param] = kind(text)
+        except ValueError:
+            raise ValueError(f"launch argument {arg}: expected a {kind.__name__}, found "
+                             f"{text!r}") from None
+    return out
+
+
+def params_file(context: LaunchContext) -> str:
+    """The ``params_file`` argument, or the installed config/ros_nodes.yaml."""
+    given = LaunchConfiguration("params_file").perform(context)
+    return given or os.path.join(get_package_share_directory("scmis_ros"), "config",
+                                 "ros_nodes.yaml")
