@@ -186,3 +186,17 @@ def test_cli_writes_a_preview_grid_and_benchmarks(tmp_path, capsys):
     assert "frames/s" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--size", "bad", "--bench"])
+
+
+def test_ray_parallel_to_a_wall_pair_still_hits_the_room():
+    """Regression: train frame 1028 at 64x64 has a pixel ray with a direction component of
+    exactly 0; it used to exit the room at -inf and turn into NaN colour and depth."""
+    import warnings
+
+    from scmis_core.data.rooms import frame_seed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sample = render_room(frame_seed(0, "train", 1028), 64, 64)
+    assert np.isfinite(sample.depth_m).all()
+    assert (sample.labels > 0).all()

@@ -1925,8 +1925,10 @@ def _cast(arr: _Arrays, cam: np.ndarray, rot: np.ndarray, height: int, width: in
         inv = tuple((1.0 / d).astype(_F32) for d in dirs)
     ox, oy, oz = (float(v) for v in cam)
     sx, sy, sz = (2.0 * float(v) for v in arr.half[0])
-    # The camera is inside the room box: the room surface seen is where the ray exits.
-    exits = [np.where(dirs[a] > 0, (size - o) * inv[a], -o * inv[a])
+    # The camera is inside the room box: the room surface seen is where the ray exits. A ray
+    # parallel to a wall pair (direction component exactly 0) never exits through it.
+    exits = [np.where(dirs[a] > 0, (size - o) * inv[a],
+                      np.where(dirs[a] < 0, -o * inv[a], np.inf))
              for a, (size, o) in enumerate(((sx, ox), (sy, oy), (sz, oz)))]
     t_best = np.minimum(np.minimum(exits[0], exits[1]), exits[2]).astype(_F32)
     axis = np.where(exits[0] <= np.minimum(exits[1], exits[2]), 0,
