@@ -148,9 +148,10 @@ def trainer_evaluator(cfg: Config) -> Callable[[Any], dict[str, float]]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The paper's layout: Method | Modality | FID | mIoU | AbsRel | RMSE | SqRel."""
+    """The paper's layout: Method | Modality | FID | mIoU | AbsRel | RMSE | SqRel, plus the
+    judge's mIoU on the real images of the same frames (its ceiling of reference)."""
     cols = [("fid", "FID", 1), ("miou", "mIoU", 1), ("abs_rel", "AbsRel", 3),
-            ("rmse", "RMSE (m)", 3), ("sq_rel", "SqRel", 3)]
+            ("rmse", "RMSE (m)", 3), ("sq_rel", "SqRel", 3), ("miou_real", "mIoU real", 1)]
     lines = ["| Method | Modality | " + " | ".join(c[1] for c in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for row in rows:
@@ -159,7 +160,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             value = row["metrics"].get(key)
             if value is None:
                 cells.append("N/A")
-            elif key == "miou":
+            elif key in ("miou", "miou_real"):
                 cells.append(f"{100 * value:.{digits}f}")
             else:
                 cells.append(f"{value:.{digits}f}")
