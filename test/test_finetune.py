@@ -1,0 +1,64 @@
+"""The online fine-tuning engine behind the ROS fine-tune node (no ROS needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scmis_core.checkpoint import CheckpointError
+from scmis_core.finetune import OnlineFinetuner, ReplayBuffer, load_start_state
+from scmis_core.segment import Segmenter
+
+ARCH = dict(arch="unet-rgbd", arch_kwargs={"widths": (4, 8)})
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def frame(seed: int, h: int = 20, w: int = 24):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, size=(h, w))
+    rgb = np.stack([labels * 40, 255 - labels * 40, labels * 10], -1).astype(np.uint8)
+    return rgb, labels.astype(np.float32) * 0.5, labels
+
+
+def test_replay_buffer_is_bounded_and_seeded():
+    buf = ReplayBuffer(3, seed=1)
+    for i in range(5):
+        buf.add(*frame(i))
+    assert len(buf) == 3 and buf.added == 5
+    again = ReplayBuffer(3, seed=1)
+    for i in range(5):
+        again.add(*frame(i))
+    a, b = buf.sample(4), again.sample(4)
+    assert all(np.array_equal(x[2], y[2]) for x, y in zip(a, b))
+
+
+def test_trains_predicts_saves_and_resumes(tmp_path):
+    tuner = OnlineFinetuner(5, height=16, width=16, device="cpu", lr=1e-2, **ARCH)
+    for i in range(4):
+        tuner.add(*frame(i))
+    assert tuner.buffer.frames[0][0].shape == (16, 16, 3)  # resized to the training size
+    first = tuner.train_step(batch_size=2)
+    for _ in range(5):
+        last = tuner.train_step(batch_size=2)
+    assert first["step"] == 1 and last["step"] == 6 and np.isfinite(last["loss"])
+    pred = tuner.predict(*frame(9)[:2])
+    assert pred.shape == (20, 24) and pred.min() >= 1 and pred.max() <= 5
+    path = tuner.save(tmp_path / "ft.pt", {"loss": last["loss"]}, batch_size=2)
+    assert Segmenter.from_checkpoint(path, device="cpu").num_classes == 5
+    state, source, resume = load_start_state(path, None, True, "", 5)
+    again = OnlineFinetuner(5, height=16, width=16, device="cpu", state=state,
+                            state_path=source, resume=resume)
+    assert again.step == 6 and again.arch == "unet-rgbd" and "resumed" in again.started_from
+    for key, value in tuner.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+    with pytest.raises(CheckpointError, match="for 5 classes"):
+        load_start_state(path, None, True, "", 7)
+    assert load_start_state(tmp_path / "none.pt", None, True, "", 5) == (None, None, False)
