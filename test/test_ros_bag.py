@@ -146,7 +146,9 @@ def test_interrupted_run_leaves_nothing(tmp_path, synth):
 
 @pytest.mark.slow
 def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, checkpoint):
-    src = write_rooms_bag(tmp_path / "in", "sqlite3", frames=40, height=48, width=64)
+    # 400 frames: the augmentation loop runs for seconds, so the Ctrl-C below lands inside
+    # it even on an idle machine (40 frames finished in half a second there).
+    src = write_rooms_bag(tmp_path / "in", "sqlite3", frames=400, height=48, width=64)
     before = tree_hashes(src)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "scmis_ros.bag_augment", str(src),
@@ -156,7 +158,7 @@ def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, checkpoint):
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # well inside the 40-frame loop
+    time.sleep(0.3)  # the output folder exists: the loop has started
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
