@@ -36,6 +36,18 @@ def nyu_mini() -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op torch thread for tests of tiny tensors: avoids OpenMP oversubscription
+    on a shared 2-core CPU (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def repo_root() -> Path:
     """The repository root."""
     return REPO

@@ -10,13 +10,7 @@ from scmis_core.augment import (class_mix, class_mix_batch, class_mix_masks,
                                 num_classes_to_replace)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # 3x4 label map: void 0 in two corners, classes 1, 2, 5 present (ids need not be contiguous).
 LABELS = np.array([[0, 1, 1, 2],

@@ -9,13 +9,7 @@ from scmis_core.models.esanet import (ESANet, LearnedUpsample, ResNetEncoder,
                                       load_backbone_weights)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("num_classes", [40, 37])

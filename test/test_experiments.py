@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from scmis_core.data.nyuv2 import NYUv2Dataset
 from scmis_core.config import from_dict
@@ -14,13 +13,7 @@ from scmis_core.segment import SegmentOptions
 from test_augment import tiny_generator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ARGS = ["--steps", "2", "--batch-size", "2", "--train-frames", "3", "--variants", "1",
         "--modes", "rgb", "depth", "--ratios", "0.5", "--device", "cpu", "--no-progress",

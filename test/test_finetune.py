@@ -13,12 +13,7 @@ from scmis_core.segment import Segmenter
 ARCH = dict(arch="unet-rgbd", arch_kwargs={"widths": (4, 8)})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def frame(seed: int, h: int = 20, w: int = 24):

@@ -22,13 +22,7 @@ from scmis_core.segment import (Segmenter, SegmentOptions, evaluate_segmenter, m
 from test_augment import tiny_generator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"base_width": 8, "decoder_blocks": 1}
 
