@@ -25,7 +25,6 @@ import torch
 
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError, from_dict, load_config
-from .data.registry import dataset_from_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .metrics.depth import DepthErrors
@@ -122,9 +121,7 @@ class GeneratorEvaluator:
 
 def test_dataset(cfg: Config) -> TorchDataset:
     """The test split of ``cfg.data`` at the training size, without augmentation."""
-    return TorchDataset(dataset_from_config(cfg.data, cfg.data.test_split), cfg.data.height,
-                        cfg.data.width, train=False, max_depth_m=cfg.data.max_depth_m,
-                        crop=cfg.data.random_crop)
+    return TorchDataset.from_config(cfg.data, cfg.data.test_split, train=False)
 
 
 def trainer_evaluator(cfg: Config) -> Callable[[Any], dict[str, float]]:

@@ -699,9 +699,7 @@ def main(argv: list[str] | None = None) -> int:
                 data_cfg = from_dict({"data": seg.info["data"]}).data
             if args.size:
                 data_cfg.height, data_cfg.width = parse_size(args.size)
-            test = TorchDataset(dataset_from_config(data_cfg, data_cfg.test_split),
-                                data_cfg.height, data_cfg.width, train=False,
-                                max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+            test = TorchDataset.from_config(data_cfg, data_cfg.test_split, train=False)
             conf = evaluate_segmenter(seg, test, args.batch_size, args.limit or None)
             result = confusion_report(conf, seg.class_names)
             if args.confusion:

@@ -12,7 +12,6 @@ several variants per label map with different seeds, in the NYUv2 layout
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence

@@ -35,10 +35,9 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
-                         load_module_state, save_checkpoint)
+from .checkpoint import (CheckpointError, check_compatible, list_step_checkpoints,
+                         load_checkpoint, load_module_state, save_checkpoint)
 from .config import Config, ConfigError, from_dict, load_config, save_config
-from .data.registry import dataset_from_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
@@ -152,15 +151,9 @@ class Trainer:
         seed_everything(cfg.train.seed + self.dist.rank)
         tc = cfg.train
 
-        train_set = dataset_from_config(cfg.data, cfg.data.train_split)
-        self.class_names = list(train_set.class_names)
-        self.num_classes = train_set.num_classes
-        if cfg.data.num_classes and cfg.data.num_classes != self.num_classes:
-            raise ConfigError(f"data.num_classes: {cfg.data.num_classes} given, but the "
-                              f"{cfg.data.source} source has {self.num_classes} classes")
-        self.train_data = TorchDataset(train_set, cfg.data.height, cfg.data.width, train=True,
-                                       seed=cfg.data.seed, max_depth_m=cfg.data.max_depth_m,
-                                       flip=cfg.data.flip, crop=cfg.data.random_crop)
+        self.train_data = TorchDataset.from_config(cfg.data, cfg.data.train_split, train=True)
+        self.class_names = list(self.train_data.dataset.class_names)
+        self.num_classes = self.train_data.num_classes
         self.stream = BatchStream(self.train_data, tc.batch_size, tc.seed, cfg.data.num_workers,
                                   self.dist.rank, self.dist.world_size,
                                   pin_memory=self.device.type == "cuda")
@@ -205,7 +198,6 @@ class Trainer:
             tc.seed * 7919 + self.dist.rank)
         self.step = 0
         self.best_fid = math.inf
-        self.history: list[dict[str, Any]] = []
         self._fixed_batch: dict[str, torch.Tensor] | None = None
         self._bn_labels: tuple[torch.Tensor, ...] | None = None
 
@@ -388,13 +380,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
         """Restore a :meth:`state_dict` (errors name the checkpoint)."""
-        if state.get("num_classes") != self.num_classes:
-            raise CheckpointError(f"checkpoint {path}: trained for {state.get('num_classes')} "
-                                  f"classes, this config's data has {self.num_classes}")
-        found = state["config"].get("model", {}).get("variant")
-        if found != self.cfg.model.variant:
-            raise CheckpointError(f"checkpoint {path}: variant {found!r}, this config "
-                                  f"trains {self.cfg.model.variant!r}")
+        check_compatible(state, path, num_classes=self.num_classes,
+                         variant=self.cfg.model.variant)
         load_module_state(self.generator, state["models"]["G"], path, "G")
         self.opt_g.load_state_dict(state["optimizers"]["G"])
         if self.D is not None:
@@ -425,10 +412,8 @@ class Trainer:
     def fixed_batch(self, count: int = 4) -> dict[str, torch.Tensor]:
         """The same test frames for every sample grid of the run."""
         if self._fixed_batch is None:
-            test = TorchDataset(dataset_from_config(self.cfg.data, self.cfg.data.test_split),
-                                self.cfg.data.height, self.cfg.data.width, train=False,
-                                max_depth_m=self.cfg.data.max_depth_m,
-                                crop=self.cfg.data.random_crop)
+            test = TorchDataset.from_config(self.cfg.data, self.cfg.data.test_split,
+                                            train=False)
             items = [test[i] for i in range(min(count, len(test)))]
             self._fixed_batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items])
                                  for k in ("rgb", "depth_m", "labels")}
