@@ -108,14 +108,18 @@ class ParamStore:
     """Declares :class:`Param` s on a node, validates them, and keeps their current values.
 
     ``store.values[name]`` is always the value in force; a rejected ``ros2 param set`` gets
-    the reason back and changes nothing.
+    the reason back and changes nothing. ``check(name, value)`` (an error text or None) adds
+    checks that need the node's state (e.g. the loaded model's class count); it runs in the
+    set-parameters callback, before a value is accepted.
     """
 
     def __init__(self, node: Node, params: Sequence[Param],
-                 on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_change: Callable[[dict[str, Any]], None] | None = None,
+                 check: Callable[[str, Any], str | None] | None = None) -> None:
         self.node = node
         self.params = {p.name: p for p in params}
         self.on_change = on_change
+        self.check = check
         for p in params:
             node.declare_parameter(p.name, p.default, p.descriptor())
         self.values = {p.name: node.get_parameter(p.name).value for p in params}
@@ -135,6 +139,8 @@ class ParamStore:
             if spec is None:
                 continue
             err = spec.validate(param.value)
+            if err is None and self.check is not None:
+                err = self.check(param.name, param.value)
             if err:
                 return SetParametersResult(successful=False, reason=err)
         return SetParametersResult(successful=True)

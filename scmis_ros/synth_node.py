@@ -148,7 +148,9 @@ class SynthNode(Node):
 
     def __init__(self, synthesizer: Synthesizer | None = None, **kwargs: Any) -> None:
         super().__init__("synth_node", **kwargs)
-        self.p = ParamStore(self, PARAMS, on_change=self._on_change)
+        self.synth: Synthesizer | None = None
+        self._checked_remap: tuple[str, np.ndarray | None] | None = None
+        self.p = ParamStore(self, PARAMS, on_change=self._on_change, check=self._check_param)
         if synthesizer is None:
             path = resolve_checkpoint(self.p["checkpoint"])
             synthesizer = Synthesizer.from_checkpoint(path, device=self.p["device"])
@@ -181,12 +183,25 @@ class SynthNode(Node):
     def _load_remap(self, path: str) -> np.ndarray | None:
         return load_class_remap(path, self.synth.num_classes) if path else None
 
+    def _check_param(self, name: str, value: Any) -> str | None:
+        """Checks against the loaded model, before a new value is accepted."""
+        if name != "class_remap" or self.synth is None:
+            return None
+        try:
+            self._checked_remap = (value, self._load_remap(value))
+        except (FileNotFoundError, ValueError) as exc:  # e.g. ids beyond the model's classes
+            return str(exc)
+        return None
+
     def _on_change(self, updates: dict[str, Any]) -> None:
         if "class_remap" in updates:
-            try:
-                self._lut = self._load_remap(updates["class_remap"])
-            except (FileNotFoundError, ValueError) as exc:  # ids beyond this model's classes
-                self.get_logger().error(f"class_remap not applied: {exc}")
+            value = updates["class_remap"]
+            checked = self._checked_remap
+            # the table validated a moment ago (the file is read only once per change)
+            if checked and checked[0] == value:
+                self._lut = checked[1]
+            else:  # not checked (no model yet): load it here
+                self._lut = self._load_remap(value)
 
     def _has_subscribers(self) -> bool:
         pubs = [self.pub_rgb, self.pub_depth, self.pub_depth_mm]

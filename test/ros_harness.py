@@ -181,6 +181,22 @@ class Client:
             raise TimeoutError(f"/{node_name}/set_parameters did not answer")
         return list(future.result().results)
 
+    def get_parameters(self, node_name: str, names: list[str], timeout: float = 20.0
+                       ) -> list[Any]:
+        """Call ``/<node>/get_parameters``; the values (Python types) in ``names`` order."""
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+
+        client = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"/{node_name}/get_parameters not available")
+        future = client.call_async(GetParameters.Request(names=names))
+        self.spin_until(future.done, timeout)
+        self.node.destroy_client(client)
+        if not future.done():
+            raise TimeoutError(f"/{node_name}/get_parameters did not answer")
+        return [parameter_value_to_python(v) for v in future.result().values]
+
     def close(self) -> None:
         """Destroy the node and shut the context down."""
         self.executor.shutdown()

@@ -85,6 +85,13 @@ def test_labels_in_rgb_depth_out_with_header_sizes_encodings_and_params(ros, che
                                                    "output_height": 16, "output_width": 20,
                                                    "class_remap": str(remap)})
     assert all(r.successful for r in results), [r.reason for r in results]
+    # a remap to ids beyond the model's 40 classes is refused before it is accepted: the
+    # parameter keeps the file in force (and so does the lookup table, used below)
+    too_big = tmp_path / "too_big.yaml"
+    too_big.write_text("200: 3\n201: 41\n")
+    (result,) = client.set_parameters("synth_node", {"class_remap": str(too_big)})
+    assert not result.successful and "model id 41 (for 201) outside 0..40" in result.reason
+    assert client.get_parameters("synth_node", ["class_remap"]) == [str(remap)]
     # ids 200/201 are out of range for the 40-class model, but the remap makes them valid;
     # variants=2 gives two images per label image, fixed seed gives the same two every time.
     remapped = np.where(labels > 20, 200, 201).astype(np.uint8)
