@@ -8,8 +8,9 @@ from PIL import Image
 
 from scmis_core.data.labels import NYU40_CLASSES
 from scmis_core.data.rooms import (
-    CLASS_IDS_USED, MAX_DEPTH_M, MIN_DEPTH_M, NYU_INTRINSICS, RoomsDataset, _camera_rotation,
-    frame_seed, generate_scene, intrinsics, main, render_room, render_scene)
+    CLASS_IDS_USED, MAX_DEPTH_M, MIN_DEPTH_M, NYU_INTRINSICS, RoomsDataset, frame_seed,
+    generate_scene, intrinsics, main, render_room, render_scene)
+from scmis_core.data.rooms.camera import _camera_rotation
 
 SEEDS = (0, 1, 2, 3)
 
@@ -186,6 +187,22 @@ def test_cli_writes_a_preview_grid_and_benchmarks(tmp_path, capsys):
     assert "frames/s" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--size", "bad", "--bench"])
+    with pytest.raises(SystemExit) as exc:
+        main(["--size", "1x40", "--bench"])
+    assert exc.value.code == 2
+
+
+def test_module_runs_as_a_program(tmp_path):
+    """``python -m scmis_core.data.rooms`` (the package's __main__) renders and exits 0."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "p.png"
+    done = subprocess.run([sys.executable, "-m", "scmis_core.data.rooms", "--preview", str(out),
+                           "--n", "1", "--size", "16x20"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert np.asarray(Image.open(out)).shape == (16, 60, 3)
 
 
 def test_ray_parallel_to_a_wall_pair_still_hits_the_room():
