@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                       "seed": args.data_seed}
         train = open_dataset(source, root, args.split, **kwargs)
         if args.n:
-            from .segment import FirstFrames
+            from .data.wrappers import FirstFrames
             train = FirstFrames(train, min(args.n, len(train)))
         test = open_dataset(source, root, args.test_split, **kwargs) if args.test_split \
             else None

@@ -35,8 +35,9 @@ from typing import Any, Sequence
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, DataConfig, load_config
+from .data.wrappers import FirstFrames
 from .runtime import atomic_write_text
-from .segment import FirstFrames, SegmenterTrainer, SegmentOptions, add_option_arguments
+from .segment import SegmenterTrainer, SegmentOptions, add_option_arguments
 from .segment import options_from_args
 
 MODE_NAMES = {"depth": "Depth", "rgb": "RGB", "rgbd": "RGB-D"}

@@ -42,8 +42,10 @@ from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint
 from .config import ConfigError, DataConfig, from_dict
 from .data.base import LabelledDataset
 from .data.registry import dataset_from_config
-from .data.sample import Sample
 from .data.transforms import TorchDataset, inverse_frequency_weights
+from .data.wrappers import CachedFrames, FirstFrames
+from .engine.batches import BatchStream
+from .engine.run_log import RunLogger
 from .metrics.segmentation import ConfusionMatrix
 from .models.esanet import build_esanet, load_backbone_weights
 from .models.segnet import SmallRGBDUNet
@@ -106,6 +108,46 @@ class Segmenter:
             logits = F.interpolate(logits, size=(height, width), mode="bilinear",
                                    align_corners=False)
         return logits.argmax(1) + 1
+
+    def frame_size(self) -> tuple[int, int] | None:
+        """(height, width) of the checkpoint's training data, or None when not recorded."""
+        data = self.info.get("data") or {}
+        if data.get("height") and data.get("width"):
+            return int(data["height"]), int(data["width"])
+        return None
+
+    @torch.no_grad()
+    def predict_frame(self, rgb: np.ndarray, depth_m: np.ndarray | None,
+                      size: tuple[int, int] | None = None) -> np.ndarray:
+        """One frame -> (H, W) int64 ids in 1..N at the frame's size.
+
+        ``rgb`` (H, W, 3) uint8 RGB, ``depth_m`` (H, W) metres (0 / non-finite = none; None
+        for RGB-only models). The network sees the frame resized to ``size`` (default: the
+        checkpoint's training size, else the frame's own) with depth scaled by the
+        checkpoint's ``max_depth_m``, as in training; ids come back by nearest neighbour.
+        """
+        from .data.transforms import resize_nearest, resize_rgb
+        from .depth_range import DEFAULT_MAX_DEPTH_M, metres_to_unit
+
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"rgb: expected uint8 (H, W, 3), found {rgb.dtype} {rgb.shape}")
+        height, width = rgb.shape[:2]
+        net_h, net_w = size or self.frame_size() or (height, width)
+        rgb_t = torch.tensor(resize_rgb(rgb, net_h, net_w)).permute(2, 0, 1)[None]  # a copy
+        depth_t = None
+        if depth_m is not None:
+            depth = np.asarray(depth_m, dtype=np.float32)
+            if depth.shape != (height, width):
+                raise ValueError(f"depth: expected ({height}, {width}) like the rgb, found "
+                                 f"{depth.shape}")
+            depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(0))
+            max_depth = float((self.info.get("data") or {}).get("max_depth_m")
+                              or DEFAULT_MAX_DEPTH_M)
+            depth_t = torch.from_numpy(metres_to_unit(resize_nearest(depth, net_h, net_w),
+                                                      max_depth))[None, None]
+        ids = self.predict(rgb_t.float() / 127.5 - 1.0, depth_t)[0].cpu().numpy()
+        return resize_nearest(ids, height, width).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,47 +304,6 @@ def random_scale_crop(rgb: torch.Tensor, depth: torch.Tensor, labels: torch.Tens
     return out_rgb, out_depth, out_labels
 
 
-class FirstFrames(LabelledDataset):
-    """The first ``count`` frames of a data set (low-data experiments)."""
-
-    def __init__(self, dataset: LabelledDataset, count: int):
-        if count > len(dataset):
-            raise ValueError(f"train_frames: expected at most the {len(dataset)} frames of "
-                             f"the training split, found {count}")
-        self.dataset = dataset
-        self.count = count
-        self.class_names = dataset.class_names
-        self.has_depth = dataset.has_depth
-
-    def __len__(self) -> int:
-        return self.count
-
-    def load(self, index: int) -> Sample:
-        return self.dataset[index]
-
-    def describe(self, index: int) -> str:
-        return self.dataset.describe(index)
-
-
-class CachedFrames(LabelledDataset):
-    """A data set whose frames are loaded once and kept in memory (small training sets)."""
-
-    def __init__(self, dataset: LabelledDataset):
-        self.dataset = dataset
-        self.class_names = dataset.class_names
-        self.has_depth = dataset.has_depth
-        self.frames = [dataset[i] for i in range(len(dataset))]
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def load(self, index: int) -> Sample:
-        return self.frames[index]
-
-    def describe(self, index: int) -> str:
-        return self.dataset.describe(index)
-
-
 def evaluate_segmenter(segmenter: Segmenter, data: TorchDataset, batch_size: int = 8,
                        limit: int | None = None, rgb_fn=None) -> ConfusionMatrix:
     """Confusion matrix of ``segmenter`` on ``data`` (first ``limit`` frames).
@@ -406,8 +407,6 @@ class SegmenterTrainer:
                  device: str = "auto", progress: bool = True,
                  test_cfg: DataConfig | None = None,
                  train_set: LabelledDataset | None = None):
-        from .train import BatchStream
-
         self.data_cfg, self.opts, self.progress = data_cfg, opts, progress
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -548,8 +547,6 @@ class SegmenterTrainer:
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``steps`` (continuing a checkpoint when ``resume``), evaluate, save."""
-        from .train import RunLogger
-
         opts = self.opts
         if resume:
             found = list_step_checkpoints(self.out)

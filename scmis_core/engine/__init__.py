@@ -1,0 +1,13 @@
+"""Run machinery shared by the trainers (GAN training, segmenter training, fine-tuning).
+
+It sits below the trainers and evaluation and imports none of them:
+
+- :mod:`.batches`  resumable data order (:class:`ResumableSampler`) and endless batches with a
+  known position (:class:`BatchStream`)
+- :mod:`.run_log`  ``metrics.jsonl`` + TensorBoard of one run folder (:class:`RunLogger`)
+"""
+
+from .batches import BatchStream, ResumableSampler
+from .run_log import RunLogger
+
+__all__ = ["BatchStream", "ResumableSampler", "RunLogger"]
