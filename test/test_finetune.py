@@ -57,3 +57,28 @@ def test_trains_predicts_saves_and_resumes(tmp_path):
     with pytest.raises(CheckpointError, match="for 5 classes"):
         load_start_state(path, None, True, "", 7)
     assert load_start_state(tmp_path / "none.pt", None, True, "", 5) == (None, None, False)
+
+
+def test_segmenter_predict_frame_matches_the_finetuner(tmp_path):
+    """Segmenter.predict_frame: a camera frame at the checkpoint's training size and back,
+    the same ids as the fine-tuner's own predict (one preprocessing for both)."""
+    tuner = OnlineFinetuner(5, height=16, width=24, device="cpu", lr=1e-2, **ARCH)
+    for i in range(3):
+        tuner.add(*frame(i))
+    for _ in range(3):
+        tuner.train_step(batch_size=2)
+    seg = Segmenter.from_checkpoint(tuner.save(tmp_path / "seg.pt"), device="cpu")
+    assert seg.frame_size() == (16, 24)
+    rgb, depth, _ = frame(7, 48, 64)
+    depth[0, :5] = [0.0, np.nan, np.inf, -1.0, 0.0]  # no measurement
+    ids = seg.predict_frame(rgb, depth)
+    assert ids.shape == (48, 64) and ids.dtype == np.int64
+    assert ids.min() >= 1 and ids.max() <= 5
+    clean = np.where(np.isfinite(depth) & (depth > 0), depth, 0).astype(np.float32)
+    np.testing.assert_array_equal(ids, tuner.predict(rgb, clean))
+    native = seg.predict_frame(rgb, depth, size=(48, 64))
+    assert native.shape == (48, 64)
+    with pytest.raises(ValueError, match=r"depth: expected \(48, 64\)"):
+        seg.predict_frame(rgb, depth[:10])
+    with pytest.raises(ValueError, match="rgb: expected uint8"):
+        seg.predict_frame(rgb.astype(np.float32), depth)
