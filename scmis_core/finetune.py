@@ -31,7 +31,7 @@ from .runtime import select_device
 from .segment import SEGMENTERS, multiscale_loss, segmentation_loss
 
 #: Architecture when neither the caller nor a checkpoint names one (ESANet, as the paper).
-DEFAULT_ARCH = "esanet" if "esanet" in SEGMENTERS else "unet-rgbd"
+DEFAULT_ARCH = "esanet"
 
 Frame = tuple[np.ndarray, np.ndarray, np.ndarray]
 

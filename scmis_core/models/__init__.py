@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from .discriminator import build_discriminator
 from .generator import ConditionalGenerator, SCMISGenerator
 from .oasis_generator import OASISGenerator
 
@@ -89,12 +90,6 @@ def build_generator(model_cfg: "ModelConfig", num_classes: int) -> nn.Module:
     if spec.generator == "scmis":
         kwargs["share_embedding"] = model_cfg.share_spade_embedding
     return _GENERATORS[spec.generator](num_classes, spec.decoders, **kwargs)
-
-
-def build_discriminator(model_cfg: "ModelConfig", num_classes: int) -> nn.Module:
-    """Build the discriminator of ``model_cfg`` (``model.disc`` head) for ``num_classes``."""
-    from .discriminator import build_discriminator as _bd  # imported lazily (optional module)
-    return _bd(model_cfg, num_classes)
 
 
 __all__ = ["VARIANTS", "VariantSpec", "variant_spec", "build_generator",
