@@ -1,4 +1,4 @@
-"""Class-mix augmentation (paper Sec. 4.2, DESIGN.md §4): real + synthesized RGB-D per class.
+"""Class-mix augmentation (paper Sec. 4.2, docs/design.md §4): real + generated RGB-D per class.
 
 For a real frame (rgb, depth, labels) and an image synthesized from the same label map,
 :func:`class_mix` picks ``round(ratio * K)`` of the K non-void classes present and replaces

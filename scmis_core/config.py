@@ -74,9 +74,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Generator and discriminator architecture (DESIGN.md §1-2)."""
+    """Generator and discriminator architecture (docs/design.md §1-2)."""
 
-    variant: str = _f("scmis", "generator/discriminator variant (DESIGN.md §2)",
+    variant: str = _f("scmis", "generator/discriminator variant (docs/design.md §2)",
                       choices=("scmis", "scmis-rgb", "scmis-depth", "4dgen", "oasis",
                                "rgbd-oasis"))
     width: int = _f(16, "generator base channel width (paper / OASIS: 64)", range=(1, 1024))
@@ -103,7 +103,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights of eq. 9 and the perceptual-loss choice (DESIGN.md §1)."""
+    """Loss weights of eq. 9 and the perceptual-loss choice (docs/design.md §1)."""
 
     lambda_ap: float = _f(1.0, "weight of the (adaptive) perceptual loss, eq. 5",
                           range=(0.0, None))

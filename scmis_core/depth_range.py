@@ -1,7 +1,7 @@
 """The one mapping between metric depth and the networks' [-1, 1] depth range.
 
 Generators emit depth through ``tanh``; ``x = 2 * d / max_depth_m - 1`` (clipped), so 0 m maps
-to -1 and ``max_depth_m`` (default 10 m, DESIGN.md §1 assumption) maps to +1. Invalid real
+to -1 and ``max_depth_m`` (default 10 m, docs/design.md §8) maps to +1. Invalid real
 depth (0) maps to -1 and must be masked by the caller (see ``valid_depth_mask``).
 """
 

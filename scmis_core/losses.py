@@ -1,4 +1,4 @@
-"""The SCMIS losses, eqs. 2-9 of the paper (DESIGN.md §1 "Losses").
+"""The SCMIS losses, eqs. 2-9 of the paper (docs/design.md §1 "Losses").
 
 Conventions (docs/model contract): label ids 0..N with 0 = void; discriminator logits
 (B, N+1, H, W) with channel 0 = "fake" and channel k = class id k; images in [-1, 1]; depth

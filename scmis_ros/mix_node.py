@@ -1,4 +1,4 @@
-"""mix node: class-mix of real RGB-D frames with the synth node's outputs (DESIGN §4, §6).
+"""mix node: class-mix of real RGB-D frames with the synth node's outputs (docs/ros.md).
 
 Subscribes the real ``rgb`` (rgb8 / bgr8), ``depth`` (32FC1 m or 16UC1 mm) and ``labels``
 plus the synthesized ``synth/rgb`` / ``synth/depth`` that the mode needs (``rgb``: synth/rgb,

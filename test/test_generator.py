@@ -318,7 +318,7 @@ def test_torch_compile_fullgraph_matches_eager():
 
 
 def test_oasis_paper_size_parameter_count():
-    """OASIS-G at width 64, hidden 128, 41 classes, z 64 ~ 71.3 M params (DESIGN.md §7)."""
+    """OASIS-G at width 64, hidden 128, 41 classes, z 64 ~ 71.3 M params (docs/design.md §7)."""
     cfg = ModelConfig(variant="oasis", width=64, spade_hidden=128, z_dim=64, num_scales=5,
                       spectral_norm=False)  # spectral norm adds buffers only
     with torch.device("meta"):

@@ -45,7 +45,7 @@ def test_summary_rows_numbers():
     def millions(text):
         return float(text.split()[0])
 
-    # OASIS-G at width 64: 71.3 M parameters, 322 GFLOP per 256x256 (DESIGN.md §7).
+    # OASIS-G at width 64: 71.3 M parameters, 322 GFLOP per 256x256 (docs/design.md §7).
     assert abs(millions(rows["oasis"]["G paper params"]) - 71.3) / 71.3 < 0.05
     assert abs(float(rows["oasis"]["G paper GMACs"]) - 161) / 161 < 0.05
     # Two decoders cost more than one; 4dgen is one decoder with a 4-channel head.

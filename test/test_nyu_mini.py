@@ -1,12 +1,11 @@
 """Real NYU Depth v2 data (the nyu_mini bundle): labels, RGB and depth decode as expected.
 
-The bundle is found at ``$SCMIS_NYU_MINI``, ``/work/shared/data/nyu_mini`` or
-``<repo>/../shared/data/nyu_mini``; the tests are skipped where it is absent.
+The bundle is found by :func:`conftest.nyu_mini_path` (``$SCMIS_NYU_MINI``, optional); the
+tests are skipped where it is absent.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import nyu_mini_path
 from scmis_core.data import export, preview
 from scmis_core.data.io import read_depth, read_labels, read_rgb, write_labels
 from scmis_core.data.labels import NYU40_CLASSES, voc_palette
@@ -23,19 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMES = ("0003", "0004", "0005", "0006", "0007", "0008", "0010", "0011", "0012", "0013")
 
 
-def _find_nyu_mini() -> Path | None:
-    candidates = [os.environ.get("SCMIS_NYU_MINI", ""), "/work/shared/data/nyu_mini",
-                  str(REPO.parent / "shared" / "data" / "nyu_mini")]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "labels40").is_dir():
-            return Path(candidate)
-    return None
-
-
-NYU_MINI = _find_nyu_mini()
+NYU_MINI = nyu_mini_path()
 pytestmark = pytest.mark.skipif(
-    NYU_MINI is None, reason="nyu_mini not found: set SCMIS_NYU_MINI or put it at "
-                             "../shared/data/nyu_mini (real NYUv2 test data)")
+    NYU_MINI is None, reason="nyu_mini not found: set SCMIS_NYU_MINI (real NYUv2 test data)")
 
 
 def test_classes_and_colours_match_labels_module():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("launch_testing", reason="launch_testing is not installed (needs the "
-                    "ROS 2 launch wheels, see ../shared/wheels/ros2-launch)")
+                    "ROS 2 launch wheels: make LAUNCH_WHEELS=DIR)")
 pytest.importorskip("launch_ros", reason="launch_ros is not installed")
 
 import launch  # noqa: E402

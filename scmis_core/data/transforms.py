@@ -159,7 +159,7 @@ def class_frequencies(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def inverse_frequency_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Class-balancing weights of DESIGN eq. 3: float32 (N+1,) indexed by class id.
+    """Class-balancing weights of eq. 3 (docs/design.md §1): float32 (N+1,) indexed by class id.
 
     ``w[c] = B*H*W / (N * n_c)`` for the classes c in 1..N present in ``labels`` (any shape,
     usually (B, H, W)), with n_c their pixel count; ``w[0]`` (void) and the weights of absent

@@ -1,4 +1,4 @@
-"""Model registry: the variants of DESIGN.md §2 and the functions that build them.
+"""Model registry: the variants of docs/design.md §2 and the functions that build them.
 
 ``VARIANTS[name]`` says which generator class a variant uses, which decoders (and so which
 outputs) it has and which discriminator it is trained with by default. The trainer and the

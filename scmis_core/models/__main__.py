@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
           f"SPADE hidden 128, small = width {small.width} / hidden {small.spade_hidden}; "
           f"generators counted without spectral norm (no parameters)")
     print(format_table(summary_rows(args.num_classes, args.size)))
-    print("reference (DESIGN.md §7 / OASIS): OASIS-G width 64 = 71.3 M params, "
+    print("reference (docs/design.md §7 / OASIS): OASIS-G width 64 = 71.3 M params, "
           "322 GFLOP = 161 GMACs per 256x256")
     return 0
 

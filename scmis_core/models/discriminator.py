@@ -1,4 +1,4 @@
-"""Adaptive alignment discriminator (AVGG, paper Sec. 3.2, DESIGN.md §1) and its registry.
+"""Adaptive alignment discriminator (AVGG, paper Sec. 3.2, docs/design.md §1) and its registry.
 
 A per-pixel segmenter with N+1 outputs (channel 0 = "fake", channel k = class id k): a
 trainable VGG-19 backbone (:class:`~scmis_core.models.vgg.VGG19Backbone`, RGB or RGB-D input)

@@ -13,8 +13,9 @@ decoder's output at the same resolution (``widths[S + 1 - l]``, so ``2 * width``
 
 Because every decoder conditions on the same ``e_l``, the SPADE embedding
 (``conv3x3(e_l) -> ReLU`` to ``spade_hidden`` channels) is computed once per scale and shared
-by all SPADE layers of that scale in every decoder (``share_embedding=True``, DESIGN.md §7);
-with ``share_embedding=False`` every SPADE layer embeds ``e_l`` itself, as in SPADE / OASIS.
+by all SPADE layers of that scale in every decoder (``share_embedding=True``,
+docs/design.md §7); with ``share_embedding=False`` every SPADE layer embeds ``e_l`` itself, as
+in SPADE / OASIS.
 
 Variants differ only in the decoders they build (``decoders``: one tuple of output keys per
 decoder, e.g. ``(("rgb",), ("depth",))`` for scmis, ``(("rgb", "depth"),)`` for 4dgen whose

@@ -8,7 +8,7 @@ Building blocks shared by the SCMIS generator (``generator.py``) and the OASIS g
   modulated by ``gamma, beta`` predicted from a conditioning tensor:
   ``y = norm(x) * (1 + gamma) + beta``. The conditioning is either embedded by the layer itself
   (``conv3x3 -> ReLU``, as in SPADE / OASIS) or arrives already embedded (``embed=False``) so
-  that one embedding can serve several layers (DESIGN.md §7).
+  that one embedding can serve several layers (docs/design.md §7).
 - :class:`SPADEResBlock`: OASIS / SPADE style ``SPADE -> LeakyReLU(0.2) -> conv3x3`` twice,
   plus a learned ``SPADE -> conv1x1`` shortcut when the channel count changes.
 - :class:`SPADEDecoder`: a conv3x3 stem on the coarse seed, ``num_scales + 1`` SPADE ResNet

@@ -9,7 +9,7 @@ Two users:
 
 - :class:`VGG19Backbone`: trainable, optionally narrower (``width`` = channels of stage 1;
   64 = VGG-19) and truncated after ``relu<depth>_1``; the backbone of the adaptive alignment
-  discriminator (DESIGN.md §1).
+  discriminator (docs/design.md §1).
 - :class:`VGGFeatures`: a frozen, eval-mode VGG-19 for the standard perceptual loss of the
   ``vgg-in`` / ``vgg-cs`` baselines, built from a local weights file.
 

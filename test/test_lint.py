@@ -1,0 +1,97 @@
+"""Repository hygiene: the docs a user has, and the references to them, are complete."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Development conveniences that may name the development machine's shared folder: the
+#: optional NYUv2 test bundle fallback and the Makefile's optional wheel / data defaults.
+DEV_ONLY = {"test/conftest.py", "Makefile"}
+
+
+def _tracked_text_files() -> dict[str, str]:
+    """Path -> text of every file git tracks (binary files left out)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"not a git checkout ({exc})")
+    texts = {}
+    for name in filter(None, listed):
+        path = REPO / name
+        if not path.is_file():
+            continue  # deleted in the working tree
+        try:
+            texts[name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return texts
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, '-' for ' '."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_nothing_refers_to_the_development_machines_shared_folder():
+    """Users get the repository only: no file may send them to ../shared (design notes,
+    wheels, data); the design lives in docs/design.md."""
+    patterns = [".." + "/shared", "/work/" + "shared"]
+    offending = [f"{name}:{number}: {line.strip()}"
+                 for name, text in _tracked_text_files().items() if name not in DEV_ONLY
+                 for number, line in enumerate(text.splitlines(), 1)
+                 if any(p in line for p in patterns)]
+    assert not offending, "references to the development-only shared folder:\n" + \
+        "\n".join(offending)
+
+
+def test_design_section_references_exist():
+    """Every ``docs/design.md §N`` (or ``§N-M``) names a section that exists."""
+    design = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+    sections = {int(n) for n in re.findall(r"^## (\d+)\. ", design, flags=re.M)}
+    assert sections == set(range(1, max(sections) + 1)), sections
+    bad = []
+    for name, text in _tracked_text_files().items():
+        for match in re.finditer(r"design\.md §(\d+)(?:-(\d+))?", text):
+            cited = {int(g) for g in match.groups() if g}
+            if not cited <= sections:
+                line = text.count("\n", 0, match.start()) + 1
+                bad.append(f"{name}:{line}: {match.group(0)}")
+    assert not bad, "references to missing sections of docs/design.md:\n" + "\n".join(bad)
+
+
+def test_markdown_links_resolve():
+    """Relative links in the README and docs/ point to files (and headings) that exist."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert (REPO / "docs" / "design.md") in pages and (REPO / "docs" / "ros.md") in pages
+    readme = pages[0].read_text(encoding="utf-8")
+    assert "docs/design.md" in readme and "docs/ros.md" in readme and "```mermaid" in readme
+    bad = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # an external URL
+            file_part, _, fragment = target.partition("#")
+            dest = (page.parent / file_part).resolve() if file_part else page
+            if not dest.exists():
+                bad.append(f"{page.name}: {target} (no such file)")
+                continue
+            if fragment and dest.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", dest.read_text(encoding="utf-8"),
+                                      flags=re.M)
+                if fragment not in {_anchor(h) for h in headings}:
+                    bad.append(f"{page.name}: {target} (no such heading)")
+    assert not bad, "broken links:\n" + "\n".join(bad)
+
+
+def test_anchor_matches_github():
+    assert _anchor("8. Assumptions and defaults") == "8-assumptions-and-defaults"
+    assert _anchor("augment_bag (offline)") == "augment_bag-offline"
+    assert _anchor("synth.launch.py") == "synthlaunchpy"
