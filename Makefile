@@ -13,7 +13,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 LAUNCH_WHEELS ?= $(abspath ../shared/wheels/ros2-launch)
 NYU_MINI ?= $(abspath ../shared/data/nyu_mini)
 DEMO_DIR ?= demo_out
-REQS := requirements.txt requirements-launch.txt constraints.txt
+REQS := requirements.txt requirements-onnx.txt requirements-launch.txt constraints.txt
 STAMP := $(VENV)/.scmis-deps-stamp
 
 # DDS stays on this machine: loopback discovery only (Kilted), localhost only (older distros).
@@ -32,7 +32,7 @@ help:
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements.txt -c constraints.txt
+	$(PIP) install -q -r requirements.txt -r requirements-onnx.txt -c constraints.txt
 	@if [ -d "$(LAUNCH_WHEELS)" ]; then \
 	  echo "installing ROS 2 launch wheels from $(LAUNCH_WHEELS)"; \
 	  $(PIP) install -q --find-links "$(LAUNCH_WHEELS)" -r requirements-launch.txt \

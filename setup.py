@@ -33,6 +33,7 @@ CLIS = {
     "scmis-evaluate": "scmis_core.evaluate",
     "scmis-segment": "scmis_core.segment",
     "scmis-bench": "scmis_core.bench",
+    "scmis-onnx-export": "scmis_core.export",
 }
 
 setup(
@@ -48,6 +49,8 @@ setup(
         (f"lib/{PACKAGE}", sorted(p for p in glob(f"lib/{PACKAGE}/*") if os.path.isfile(p))),
     ],
     install_requires=["setuptools"],
+    # Optional ONNX export / onnxruntime backend (requirements-onnx.txt): pip install .[onnx]
+    extras_require={"onnx": ["onnx==1.23.2", "onnxruntime==1.32.0"]},
     zip_safe=False,
     maintainer="scmis maintainers",
     maintainer_email="maintainers@users.noreply.r-seed-20025fca.example",

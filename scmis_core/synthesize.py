@@ -7,6 +7,8 @@
 --out DIR`` turns a data set (or a folder of label PNGs, ``--labels DIR``) into RGB-D images,
 several variants per label map with different seeds, in the NYUv2 layout
 (``DIR/{rgb,depth,labels_40}/NAME_vK.png``, depth as 16-bit millimetres) plus a preview grid.
+``--backend onnxruntime`` runs the generator's ONNX graph instead of PyTorch (``--checkpoint``
+may then be a ``.onnx`` file from ``python -m scmis_core.export``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from .depth_range import unit_to_metres
 from .models import build_generator
 from .runtime import select_device
 
+#: Inference backends of :class:`Synthesizer`.
+BACKENDS = ("torch", "onnxruntime")
+
 
 class Synthesizer:
     """Label maps -> (RGB uint8, depth metres float32) with a trained generator.
@@ -38,31 +43,100 @@ class Synthesizer:
     from ``size``) are resized (nearest) for the network and the outputs resized back (RGB
     bilinear, depth nearest). ``seed`` fixes the noise (same seed, same image); ``None`` draws
     fresh noise. Variants without an RGB (or depth) output return ``None`` for it.
+
+    ``backend``: ``"torch"`` runs the generator module; ``"onnxruntime"`` runs its ONNX graph
+    (:mod:`scmis_core.onnx_graph`; ``onnx_model`` = a ``.onnx`` file or bytes from
+    ``python -m scmis_core.export``, else the generator is exported in memory, with symbolic
+    H and W unless ``size`` is given) on the execution providers ``device`` selects (CUDA /
+    TensorRT where this onnxruntime has them, CPU otherwise; ``providers`` overrides). The
+    noise is drawn in torch for both, so a seed gives the same image on either backend.
+    With onnxruntime, :meth:`synth_tensors` returns CPU tensors.
     """
 
-    def __init__(self, generator: torch.nn.Module, num_classes: int, *,
+    def __init__(self, generator: torch.nn.Module | None, num_classes: int, *,
                  class_names: Sequence[str] = (), max_depth_m: float = 10.0,
                  size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
-                 config: dict[str, Any] | None = None, step: int = 0):
-        self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
+                 config: dict[str, Any] | None = None, step: int = 0,
+                 backend: str = "torch", onnx_model: bytes | str | Path | None = None,
+                 providers: Sequence[str] | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found "
+                             f"{backend!r}")
+        self.backend = backend
+        # onnxruntime: torch does only the pre/post-processing, on the CPU; the session runs
+        # on the providers that ``device`` selects.
+        self.device = torch.device("cpu" if backend == "onnxruntime" else device)
         self.num_classes = int(num_classes)
         self.class_names = list(class_names)
         self.max_depth_m = float(max_depth_m)
         self.size = size
         self.config = config or {}
         self.step = step
-        self.multiple = 2 ** int(getattr(generator, "num_scales", 0) or
-                                 self.config.get("model", {}).get("num_scales", 0))
-        self.outputs = tuple(getattr(generator, "outputs", ("rgb", "depth")))
+        self.runner = None
+        self.generator = None
+        if generator is not None:
+            self.generator = generator.to(self.device).eval()
+            self.z_dim = int(getattr(generator, "z_dim", 0))
+            self.spatial_noise = bool(getattr(generator, "spatial_noise", False))
+            self.multiple = 2 ** int(getattr(generator, "num_scales", 0) or
+                                     self.config.get("model", {}).get("num_scales", 0))
+            self.outputs = tuple(getattr(generator, "outputs", ("rgb", "depth")))
+        elif backend != "onnxruntime" or onnx_model is None:
+            raise ValueError("Synthesizer: a generator module is needed (only the "
+                             "onnxruntime backend runs from onnx_model alone)")
+        if backend == "onnxruntime":
+            self._start_onnxruntime(onnx_model, device, providers)
         self._rng = torch.Generator().manual_seed(torch.seed() % 2**63)
+
+    def _start_onnxruntime(self, onnx_model: bytes | str | Path | None,
+                           device: str | torch.device,
+                           providers: Sequence[str] | None) -> None:
+        from .onnx_graph import OnnxGenerator, export_onnx
+
+        if onnx_model is None:
+            onnx_model = export_onnx(self.generator, self.num_classes,
+                                     max_depth_m=self.max_depth_m, size=self.size,
+                                     dynamic=self.size is None,
+                                     metadata={"class_names": self.class_names,
+                                               "step": self.step, "config": self.config})
+        self.runner = OnnxGenerator(onnx_model, device, providers=providers)
+        meta = self.runner.metadata
+        if meta["num_classes"] != self.num_classes:
+            raise ValueError(f"ONNX model: {meta['num_classes']} classes, expected "
+                             f"{self.num_classes}")
+        self.z_dim, self.spatial_noise = int(meta["z_dim"]), bool(meta["spatial_noise"])
+        self.multiple = int(meta["multiple"])
+        self.outputs = tuple(meta["outputs"])
+        self.size = self.runner.size or self.size
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers in use (onnxruntime), or ``["torch:<device>"]``."""
+        return self.runner.providers if self.runner else [f"torch:{self.device}"]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
-                        use_ema: bool = True, size: tuple[int, int] | None = None
+                        use_ema: bool = True, size: tuple[int, int] | None = None,
+                        backend: str = "torch", providers: Sequence[str] | None = None
                         ) -> "Synthesizer":
-        """Rebuild the generator from a training checkpoint (EMA weights when present)."""
-        dev = select_device(device) if isinstance(device, str) else device
+        """Rebuild the generator from a training checkpoint (EMA weights when present).
+
+        With ``backend="onnxruntime"`` the path may also be a ``.onnx`` file written by
+        ``python -m scmis_core.export`` (no torch weights needed)."""
+        if Path(path).suffix.lower() == ".onnx":
+            if backend != "onnxruntime":
+                raise CheckpointError(f"checkpoint {path}: an ONNX model runs only with the "
+                                      f"onnxruntime backend, not {backend!r}")
+            from .onnx_graph import read_metadata
+
+            meta = read_metadata(path)
+            return cls(None, meta["num_classes"], class_names=meta.get("class_names", ()),
+                       max_depth_m=meta["max_depth_m"], size=size, device=device,
+                       config=meta.get("config", {}), step=int(meta.get("step", 0)),
+                       backend=backend, onnx_model=path, providers=providers)
+        dev = device
+        if backend == "torch" and isinstance(device, str):
+            dev = select_device(device)
         state = load_checkpoint(path, map_location="cpu", kind="gan")
         try:
             cfg = from_dict(state["config"])
@@ -74,7 +148,8 @@ class Synthesizer:
         load_module_state(gen, state["models"][key], path, key)
         return cls(gen, num_classes, class_names=state.get("class_names", ()),
                    max_depth_m=cfg.data.max_depth_m, size=size, device=dev,
-                   config=state["config"], step=int(state["step"]))
+                   config=state["config"], step=int(state["step"]), backend=backend,
+                   providers=providers)
 
     def _network_size(self, height: int, width: int) -> tuple[int, int]:
         if self.size is not None:
@@ -103,13 +178,19 @@ class Synthesizer:
         if (net_h, net_w) != (height, width):
             net_labels = F.interpolate(labels[:, None].float(), size=(net_h, net_w),
                                        mode="nearest")[:, 0].long()
-        gen = self.generator
         rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
-        if getattr(gen, "spatial_noise", False):
-            z = torch.randn((batch, gen.z_dim, net_h, net_w), generator=rng)
+        if self.spatial_noise:
+            z = torch.randn((batch, self.z_dim, net_h, net_w), generator=rng)
         else:
-            z = torch.randn((batch, gen.z_dim), generator=rng)
-        out = gen(one_hot(net_labels, self.num_classes, check=False), z.to(self.device))
+            z = torch.randn((batch, self.z_dim), generator=rng)
+        if self.runner is not None:
+            arrays = self.runner(net_labels.cpu().numpy(), z.numpy())
+            out = {k: torch.from_numpy(v) for k, v in arrays.items()}  # depth in metres
+        else:
+            out = self.generator(one_hot(net_labels, self.num_classes, check=False),
+                                 z.to(self.device))
+            if "depth" in out:
+                out["depth"] = unit_to_metres(out["depth"].float(), self.max_depth_m)
         result = {}
         if "rgb" in out:
             rgb = out["rgb"].float()
@@ -118,7 +199,7 @@ class Synthesizer:
                                     align_corners=False)
             result["rgb"] = rgb.clamp(-1, 1)
         if "depth" in out:
-            depth = unit_to_metres(out["depth"].float(), self.max_depth_m)
+            depth = out["depth"].float()
             if (net_h, net_w) != (height, width):
                 depth = F.interpolate(depth, size=(height, width), mode="nearest")
             result["depth"] = depth
@@ -202,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--raw-weights", action="store_true",
                         help="use the trained G weights instead of their EMA")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="inference backend (onnxruntime: --checkpoint may be a .onnx "
+                        "from python -m scmis_core.export; needs requirements-onnx.txt)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--grid", default="", help="preview PNG (default OUT/grid.png)")
     args = parser.parse_args(argv)
@@ -209,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants: expected >= 1, found {args.variants}")
     try:
         synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
-                                            use_ema=not args.raw_weights)
+                                            use_ema=not args.raw_weights,
+                                            backend=args.backend)
         out = Path(args.out)
         rows = []
         items = list(_label_items(args, synth.num_classes))
