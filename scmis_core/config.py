@@ -23,6 +23,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from .variants import DISC_INPUTS, VARIANTS, pair_error, resolve_disc
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
@@ -70,6 +72,10 @@ class DataConfig:
                             range=(0.1, 1000.0))
     num_workers: int = _f(2, "data-loader worker processes (0 = load in the main process)",
                           range=(0, 64))
+    cache: bool = _f(False, "render / read every frame once into a memory-mapped cache "
+                     "(data.cache_dir) and train from it; frames must share one size")
+    cache_dir: str = _f("", "frame cache folder; empty = $SCMIS_CACHE_DIR or "
+                        "~/.cache/scmis/frames")
 
 
 @dataclass
@@ -77,8 +83,7 @@ class ModelConfig:
     """Generator and discriminator architecture (docs/design.md §1-2)."""
 
     variant: str = _f("scmis", "generator/discriminator variant (docs/design.md §2)",
-                      choices=("scmis", "scmis-rgb", "scmis-depth", "4dgen", "oasis",
-                               "rgbd-oasis"))
+                      choices=tuple(VARIANTS))
     width: int = _f(16, "generator base channel width (paper / OASIS: 64)", range=(1, 1024))
     num_scales: int = _f(5, "encoder / decoder scales; input sides must be divisible by "
                          "2**num_scales", range=(1, 8))
@@ -89,8 +94,10 @@ class ModelConfig:
     share_spade_embedding: bool = _f(True, "SCMIS: embed each encoder tensor once and share "
                                      "it between all SPADE layers of both decoders")
     spectral_norm: bool = _f(True, "spectral normalisation on decoder convolutions")
-    disc: str = _f("pp", "discriminator head: upsample | unet | pp | rgbd-pp | oasis",
-                   choices=("upsample", "unet", "pp", "rgbd-pp", "oasis"))
+    disc: str = _f("", "discriminator head: upsample | unet | pp | rgbd-pp (RGB-D variants "
+                   "only) | oasis; empty = the variant's default (oasis for the oasis "
+                   "variant, pp otherwise), filled in by validation",
+                   choices=("",) + tuple(DISC_INPUTS))
     disc_width: int = _f(64, "width of the first VGG-19 stage of the discriminator "
                          "(64 = VGG-19 and ImageNet-loadable)", range=(1, 1024))
     disc_depth: int = _f(4, "VGG-19 stages kept in the AVGG discriminator backbone: it ends "
@@ -173,6 +180,10 @@ class Config:
     def validate(self) -> "Config":
         """Check cross-field constraints; raise :class:`ConfigError` naming the keys."""
         _validate_tree(self, "")
+        self.model.disc = resolve_disc(self.model.variant, self.model.disc)
+        problem = pair_error(self.model.variant, self.model.disc)
+        if problem:
+            raise ConfigError(problem)
         div = 2 ** self.model.num_scales
         for key in ("height", "width"):
             value = getattr(self.data, key)
@@ -231,8 +242,8 @@ def _validate_tree(node: Any, prefix: str) -> None:
         setattr(node, f.name, value)
         choices = f.metadata.get("choices")
         if choices is not None and value not in choices:
-            raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, "
-                              f"found {value!r}")
+            names = ", ".join(repr(c) if c == "" else str(c) for c in choices)
+            raise ConfigError(f"{key}: expected one of {names}, found {value!r}")
         rng = f.metadata.get("range")
         if rng is not None:
             lo, hi = rng

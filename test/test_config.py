@@ -95,3 +95,52 @@ def test_cli_prints_keys_and_rejects_bad(capsys):
     assert "train.batch_size = 4" in out and "model.variant" in out
     assert main(["train.steps=0"]) == 2
     assert "train.steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["scmis-rgb", "oasis"])
+def test_rgbd_discriminator_needs_an_rgbd_variant(variant):
+    # Regression (issue 13 bug 3): this pair passed validation and crashed at step 1 with a
+    # raw TypeError in the trainer.
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [f"model.variant={variant}", "model.disc=rgbd-pp"])
+    message = str(info.value)
+    for word in ("model.disc", "'rgbd-pp'", variant, "pp", "unet"):
+        assert word in message
+
+
+@pytest.mark.parametrize("variant", ["scmis", "4dgen", "rgbd-oasis", "scmis-depth"])
+def test_rgbd_discriminator_accepted_where_it_fits(variant):
+    cfg = load_config(None, [f"model.variant={variant}", "model.disc=rgbd-pp"])
+    assert cfg.model.disc == "rgbd-pp"
+
+
+def test_every_variant_discriminator_pair_is_decided():
+    from scmis_core.variants import DISC_INPUTS, VARIANTS
+
+    for variant in VARIANTS:
+        for disc in DISC_INPUTS:
+            try:
+                load_config(None, [f"model.variant={variant}", f"model.disc={disc}"])
+            except ConfigError as exc:
+                assert disc == "rgbd-pp" and "model.disc" in str(exc)
+
+
+@pytest.mark.parametrize("variant, expected", [("scmis", "pp"), ("oasis", "oasis"),
+                                               ("rgbd-oasis", "pp")])
+def test_unset_discriminator_takes_the_variant_default(variant, expected, tmp_path):
+    cfg = load_config(None, [f"model.variant={variant}"])
+    assert cfg.model.disc == expected
+    # the resolved head is what a run folder / checkpoint stores
+    save_config(cfg, tmp_path / "c.yaml")
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["model"]["disc"] == expected
+
+
+def test_variant_table_matches_the_model_registries():
+    from scmis_core.models import VARIANTS as MODEL_VARIANTS
+    from scmis_core.models.discriminator import DISCRIMINATORS
+    from scmis_core.variants import DISC_INPUT_CHANNELS, DISC_INPUTS, VARIANTS
+
+    assert MODEL_VARIANTS is VARIANTS
+    assert set(DISCRIMINATORS) == set(DISC_INPUTS)
+    for name, spec in DISCRIMINATORS.items():
+        assert spec.in_channels == DISC_INPUT_CHANNELS[DISC_INPUTS[name]], name

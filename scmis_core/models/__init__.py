@@ -1,7 +1,8 @@
 """Model registry: the variants of docs/design.md §2 and the functions that build them.
 
-``VARIANTS[name]`` says which generator class a variant uses, which decoders (and so which
-outputs) it has and which discriminator it is trained with by default. The trainer and the
+``VARIANTS[name]`` (defined in :mod:`scmis_core.variants`, plain data the config checks
+against) says which generator class a variant uses, which decoders (and so which outputs) it
+has and which discriminator it is trained with by default. The trainer and the
 inference API call :func:`build_generator` / :func:`build_discriminator` with the
 ``model`` section of the config; nothing else switches on the variant name.
 
@@ -10,11 +11,11 @@ inference API call :func:`build_generator` / :func:`build_discriminator` with th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torch import nn
 
+from ..variants import VARIANTS, VariantSpec
 from .discriminator import build_discriminator
 from .generator import ConditionalGenerator, SCMISGenerator
 from .oasis_generator import OASISGenerator
@@ -22,48 +23,6 @@ from .oasis_generator import OASISGenerator
 if TYPE_CHECKING:
     from ..config import ModelConfig
 
-
-@dataclass(frozen=True)
-class VariantSpec:
-    """One generator / discriminator variant.
-
-    Attributes:
-        generator: ``"scmis"`` (encoder + SPADE decoders conditioned on the encoder) or
-            ``"oasis"`` (SPADE decoder conditioned on ``[onehot ; z]``).
-        decoders: output keys of each decoder; a decoder with several keys has their summed
-            channels and its output is split (4dgen, rgbd-oasis).
-        disc_input: what the discriminator sees by default: ``"rgb"`` (3 ch) or ``"none"``
-            (no adversarial training: the depth-only variant learns from the L1 depth loss).
-        default_disc: the paper's discriminator head for this variant (``model.disc``).
-        description: one line for ``--summary`` and docs.
-    """
-
-    generator: str
-    decoders: tuple[tuple[str, ...], ...]
-    disc_input: str
-    default_disc: str
-    description: str
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        """Keys the generator returns, in order."""
-        return tuple(k for dec in self.decoders for k in dec)
-
-
-VARIANTS: dict[str, VariantSpec] = {
-    "scmis": VariantSpec("scmis", (("rgb",), ("depth",)), "rgb", "pp",
-                         "encoder + RGB decoder + depth decoder (the method)"),
-    "scmis-rgb": VariantSpec("scmis", (("rgb",),), "rgb", "pp",
-                             "encoder + RGB decoder (uni-modal SCMIS)"),
-    "scmis-depth": VariantSpec("scmis", (("depth",),), "none", "pp",
-                               "encoder + depth decoder (depth from labels, L1 only)"),
-    "4dgen": VariantSpec("scmis", (("rgb", "depth"),), "rgb", "pp",
-                         "encoder + one 4-channel decoder split into RGB / depth"),
-    "oasis": VariantSpec("oasis", (("rgb",),), "rgb", "oasis",
-                         "OASIS generator (SPADE on labels + noise), RGB"),
-    "rgbd-oasis": VariantSpec("oasis", (("rgb", "depth"),), "rgb", "pp",
-                              "OASIS generator with a 4-channel RGB-D head"),
-}
 
 _GENERATORS: dict[str, type[ConditionalGenerator]] = {
     "scmis": SCMISGenerator,

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..variants import resolve_disc
 from .vgg import VGG19Backbone
 
 PSP_BINS = (1, 2, 3, 6)
@@ -210,12 +211,15 @@ def build_discriminator(model_cfg, num_classes: int, in_channels: int | None = N
                         ) -> nn.Module:
     """Build the discriminator named ``model_cfg.disc`` for ``num_classes`` (void excluded).
 
+    An empty ``model_cfg.disc`` means the variant's default head
+    (:func:`scmis_core.variants.resolve_disc`).
+
     ``in_channels`` overrides the registry's input channels (3 RGB, 4 for ``rgbd-pp``), e.g.
     to judge depth repeated as a 3-channel image. When ``model_cfg.vgg_weights`` names a local
     torchvision-format VGG-19 file, the AVGG backbone starts from it (only disc_width 64);
     do not re-initialise the discriminator afterwards.
     """
-    name = model_cfg.disc
+    name = resolve_disc(model_cfg.variant, model_cfg.disc)
     if name not in DISCRIMINATORS:
         raise ValueError(f"model.disc: expected one of {', '.join(DISCRIMINATORS)}, found "
                          f"{name!r}")
