@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -209,12 +210,16 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against a field type; ints are accepted for floats."""
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if tp is float and isinstance(value, str):
         try:  # YAML 1.1 reads "1e-4" (no dot) as a string
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        # NaN compares false with everything, so it would slip through every range check
+        # (and e.g. ``lambda_ap > 0`` would silently switch a loss off).
+        raise ConfigError(f"{key}: expected a finite number, found {value!r}")
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected a bool (true/false), found {value!r}")

@@ -144,3 +144,43 @@ def test_variant_table_matches_the_model_registries():
     assert set(DISCRIMINATORS) == set(DISC_INPUTS)
     for name, spec in DISCRIMINATORS.items():
         assert spec.in_channels == DISC_INPUT_CHANNELS[DISC_INPUTS[name]], name
+
+
+def _float_keys(node=None, prefix=""):
+    import dataclasses
+    import typing
+
+    node = Config() if node is None else node
+    hints = typing.get_type_hints(type(node))
+    for f in dataclasses.fields(node):
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _float_keys(getattr(node, f.name), f"{prefix}{f.name}.")
+        elif hints[f.name] is float:
+            yield f"{prefix}{f.name}"
+
+
+FLOAT_KEYS = sorted(_float_keys())
+
+
+def test_float_keys_are_found():
+    assert {"loss.lambda_ap", "train.lr_g", "data.max_depth_m"} <= set(FLOAT_KEYS)
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("text", ["nan", ".NaN", "inf", "-.inf"])
+def test_non_finite_floats_rejected_everywhere(key, text):
+    # Regression (issue 14 defect 4): loss.lambda_ap=nan passed validation, trained to the
+    # end and silently skipped the perceptual loss.
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [f"{key}={text}"])
+    assert key in str(info.value) and "finite" in str(info.value)
+
+
+def test_non_finite_float_in_a_yaml_file(tmp_path):
+    path = tmp_path / "nan.yaml"
+    path.write_text("loss:\n  lambda_ap: .nan\n")
+    with pytest.raises(ConfigError, match=r"loss.lambda_ap: expected a finite number"):
+        load_config(path)
+    from scmis_core.config import from_dict
+    with pytest.raises(ConfigError, match="train.lr_g"):
+        from_dict({"train": {"lr_g": float("nan")}})
