@@ -1,6 +1,7 @@
 """``sensor_msgs/Image`` <-> numpy for the encodings the nodes and the bag tool use.
 
-Encodings: ``mono8``, ``8UC1``, ``mono16``, ``16UC1``, ``32FC1``, ``rgb8``, ``bgr8``. Reading
+Encodings: ``mono8``, ``8UC1``, ``mono16``, ``16UC1``, ``32FC1``, ``rgb8``, ``bgr8``,
+``rgba8``, ``bgra8`` (e.g. the Azure Kinect's colour; the alpha channel is dropped). Reading
 honours ``step`` (row padding) and ``is_bigendian``; writing produces tightly packed rows in
 this machine's byte order. ``cv_bridge`` is used when it is importable and the message is an
 rclpy ``sensor_msgs.msg.Image``; otherwise (and for ``rosbags`` message objects) the numpy
@@ -31,10 +32,12 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "32FC1": (np.dtype(np.float32), 1),
     "rgb8": (np.dtype(np.uint8), 3),
     "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
 }
 LABEL_ENCODINGS = ("mono8", "8UC1", "mono16", "16UC1")
 DEPTH_ENCODINGS = ("32FC1", "16UC1", "mono16")
-RGB_ENCODINGS = ("rgb8", "bgr8")
+RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
 #: Depth in 16-bit encodings is millimetres (the ROS depth-image convention, REP 118).
 DEPTH_MM_TO_M = 0.001
 
@@ -216,12 +219,13 @@ def labels_from_image(msg: Any, num_classes: int | None = None, backend: str = "
 
 
 def rgb_from_image(msg: Any, backend: str = "auto") -> np.ndarray:
-    """rgb8 / bgr8 image -> (H, W, 3) uint8 in RGB order."""
-    if str(msg.encoding) not in RGB_ENCODINGS:
-        raise ImageConversionError(f"rgb: expected encoding rgb8 or bgr8, found "
-                                   f"{msg.encoding!r}")
-    rgb = image_to_numpy(msg, backend)
-    return np.ascontiguousarray(rgb[..., ::-1]) if msg.encoding == "bgr8" else rgb
+    """rgb8 / bgr8 / rgba8 / bgra8 image -> (H, W, 3) uint8 in RGB order (alpha dropped)."""
+    encoding = str(msg.encoding)
+    if encoding not in RGB_ENCODINGS:
+        raise ImageConversionError(f"rgb: expected encoding {' / '.join(RGB_ENCODINGS)}, "
+                                   f"found {msg.encoding!r}")
+    rgb = image_to_numpy(msg, backend)[..., :3]
+    return np.ascontiguousarray(rgb[..., ::-1] if encoding.startswith("bgr") else rgb)
 
 
 def depth_m_from_image(msg: Any, backend: str = "auto") -> np.ndarray:

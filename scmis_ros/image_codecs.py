@@ -45,10 +45,10 @@ import numpy as np
 from .conversions import DEPTH_MM_TO_M, ENCODINGS, ImageConversionError, _data_bytes, depth_m_to_mm
 
 #: Encodings ``encode_image`` / ``decode_image`` handle.
-IMAGE_ENCODINGS = ("rgb8", "bgr8", "mono8", "8UC1", "mono16", "16UC1")
+IMAGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "mono16", "16UC1")
 #: Encodings of the ``compressedDepth`` transport.
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
-COLOUR_ENCODINGS = ("rgb8", "bgr8")
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
 #: The plugins' defaults (ROS 2 ``compressed`` / ``compressedDepth`` publisher parameters).
 JPEG_QUALITY = 95
 PNG_LEVEL = 3
@@ -106,6 +106,12 @@ def _imencode(ext: str, image: np.ndarray, params: list[int], what: str) -> byte
     return buf.tobytes()
 
 
+def _swap_rb(image: np.ndarray) -> np.ndarray:
+    """RGB(A) <-> BGR(A): swap the first and third channel, keep alpha."""
+    order = [2, 1, 0, 3][:image.shape[-1]]
+    return image[..., order]
+
+
 def _check_array(image: Any, encoding: str) -> np.ndarray:
     """Validate ``image`` against ``encoding`` (shape, dtype, value range)."""
     dtype, channels = ENCODINGS[encoding]
@@ -149,8 +155,10 @@ def encode_image(image: Any, encoding: str, fmt: str = "png", quality: int = JPE
         raise CompressedImageError(f"compressed: expected format png or jpeg, found {fmt!r}")
     arr = _check_array(image, encoding)
     colour = encoding in COLOUR_ENCODINGS
-    if colour and encoding == "rgb8":
-        arr = arr[..., ::-1]  # the plugin converts colour to bgr8 before encoding
+    if colour:  # the plugin converts colour to bgr8 (bgra8 for png with alpha) first
+        arr = _swap_rb(arr) if encoding.startswith("rgb") else arr
+        if fmt == "jpeg":
+            arr = arr[..., :3]
     if fmt == "jpeg":
         if arr.dtype != np.uint8:
             raise CompressedImageError(f"compressed jpeg: expected an 8-bit encoding, found "
@@ -162,7 +170,8 @@ def encode_image(image: Any, encoding: str, fmt: str = "png", quality: int = JPE
     if not 0 <= int(png_level) <= 9:
         raise CompressedImageError(f"png level: expected 0..9, found {png_level}")
     data = _imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, int(png_level)], encoding)
-    return f"{encoding}; png compressed {'bgr8' if colour else ''}", data
+    target = ("bgra8" if arr.shape[-1] == 4 else "bgr8") if colour else ""
+    return f"{encoding}; png compressed {target}", data
 
 
 def decode_image(format_str: str, data: Any) -> tuple[np.ndarray, str]:
@@ -193,14 +202,22 @@ def decode_image(format_str: str, data: Any) -> tuple[np.ndarray, str]:
         raise CompressedImageError(f"compressed: expected '<encoding>; jpeg|png compressed "
                                    f"...', found {format_str!r}")
     dtype, want_channels = ENCODINGS[encoding]
-    if channels != want_channels or image.dtype != dtype:
+    if encoding in COLOUR_ENCODINGS:
+        if channels not in (3, 4) or image.dtype != np.uint8:
+            raise CompressedImageError(f"compressed image {format_str!r}: expected an 8-bit "
+                                       f"colour image for {encoding}, found {image.dtype} "
+                                       f"with {channels} channel(s)")
+        if "compressed bgr" not in rest:  # stored in RGB(A) order
+            image = _swap_rb(image)
+        if want_channels == 4 and channels == 3:  # jpeg: no alpha stored
+            image = np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], -1)
+        image = image[..., :want_channels]
+        if encoding.startswith("rgb"):
+            image = _swap_rb(image)
+    elif channels != want_channels or image.dtype != dtype:
         raise CompressedImageError(f"compressed image {format_str!r}: expected {dtype.name} "
                                    f"with {want_channels} channel(s) for {encoding}, found "
                                    f"{image.dtype} with {channels}")
-    if want_channels == 3:
-        stored_bgr = "compressed bgr" in rest
-        if stored_bgr == (encoding == "rgb8"):
-            image = image[..., ::-1]
     return np.ascontiguousarray(image), encoding
 
 

@@ -269,7 +269,7 @@ def test_decode_errors_name_expected_and_found():
          "cannot decode"),
         (lambda: ic.decode_image("rgb8; png compressed bgr8", b""), "empty payload"),
         (lambda: ic.decode_image("rgb8; png compressed bgr8", mono_png),
-         "expected uint8 with 3 channel"),
+         "expected an 8-bit colour image for rgb8, found uint8 with 1"),
         (lambda: ic.decode_image("mono16; png compressed ", mono_png), "expected uint16"),
         (lambda: ic.decode_image("yuv422; png compressed ", mono_png), "found 'yuv422'"),
         (lambda: ic.decode_image("mono8; tiff compressed", mono_png), "jpeg|png"),
@@ -332,3 +332,37 @@ def test_opencv_reads_the_stored_bgr_order():
     _, data = ic.encode_image(rgb, "rgb8", "png")
     np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8),
                                                cv2.IMREAD_UNCHANGED), rgb[..., ::-1])
+
+
+# -------------------------------------------------------------------------------------------
+# colour with alpha (e.g. the Azure Kinect's bgra8)
+
+
+def test_bgra8_and_rgba8_compressed_and_raw():
+    from types import SimpleNamespace
+
+    from scmis_ros.conversions import image_fields, rgb_from_image
+
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (9, 11, 1), dtype=np.uint8)
+    bgra = np.concatenate([rgb[..., ::-1], alpha], -1)
+    rgba = np.concatenate([rgb, alpha], -1)
+    fmt, data = ic.encode_image(bgra, "bgra8", "png")
+    assert fmt == "bgra8; png compressed bgra8"  # as the plugin names the 8-bit target
+    np.testing.assert_array_equal(pil_decode(data), rgba)  # a true RGBA file
+    np.testing.assert_array_equal(ic.decode_image(fmt, data)[0], bgra)
+    fmt, data = ic.encode_image(rgba, "rgba8", "png")
+    assert fmt == "rgba8; png compressed bgra8"
+    np.testing.assert_array_equal(ic.decode_image(fmt, data)[0], rgba)
+    fmt, data = ic.encode_image(bgra, "bgra8", "jpeg")
+    assert fmt == "bgra8; jpeg compressed bgr8"  # jpeg has no alpha
+    image, encoding = ic.decode_image(fmt, data)
+    assert encoding == "bgra8" and image.shape == (9, 11, 4) and (image[..., 3] == 255).all()
+    # a hand-built RGB PNG under a bgra8 format: alpha added, channels in bgra order
+    image, _ = ic.decode_image("bgra8; png compressed bgr8", png_bytes(rgb))
+    np.testing.assert_array_equal(image[..., :3], rgb[..., ::-1])
+    # raw Image messages: alpha dropped, RGB order
+    for array, encoding in ((bgra, "bgra8"), (rgba, "rgba8")):
+        msg = SimpleNamespace(**image_fields(array, encoding))
+        np.testing.assert_array_equal(rgb_from_image(msg, backend="numpy"), rgb)
