@@ -1,6 +1,6 @@
 # scmis — two commands on a fresh machine:
 #   make demo   set up .venv and run the main job end to end on the procedural rooms data
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv and run the test suite (make test-fast: without the slow tests)
 # Set-up is idempotent: dependencies are installed once per change of the requirements files
 # (stamp file in .venv); the project itself is reinstalled (non-editable, seconds) every run so
 # that `ros2 launch` / `ros2 run` see the current launch, config and node files.
@@ -10,6 +10,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+# Optional development conveniences (nothing needs them; the defaults name a development
+# machine's shared folder): a folder of ROS 2 launch wheels (without it the launch tests skip)
+# and the small real NYUv2 bundle (without it the tests that read it skip).
 LAUNCH_WHEELS ?= $(abspath ../shared/wheels/ros2-launch)
 NYU_MINI ?= $(abspath ../shared/data/nyu_mini)
 DEMO_DIR ?= demo_out
@@ -23,11 +26,12 @@ export AMENT_PREFIX_PATH := $(abspath $(VENV))
 export SCMIS_NYU_MINI := $(NYU_MINI)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv install demo test clean help
+.PHONY: venv install demo test test-fast clean help
 
 help:
 	@echo "make demo   - create .venv, install, run the rooms demo (outputs in $(DEMO_DIR)/)"
 	@echo "make test   - create .venv, install, run the tests"
+	@echo "make test-fast - the same without the tests marked slow (the inner loop)"
 	@echo "make clean  - remove .venv, build files and $(DEMO_DIR)/"
 
 $(STAMP): $(REQS)
@@ -86,6 +90,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(DEMO_DIR)

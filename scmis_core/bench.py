@@ -124,7 +124,6 @@ def bench_generators(args: argparse.Namespace, device: torch.device) -> list[dic
                             "mfu": tflops / peak if peak else None,
                         })
                         print(_format_row(rows[-1]), flush=True)
-                del gen
     return rows
 
 

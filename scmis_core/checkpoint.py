@@ -50,9 +50,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         raise CheckpointError(f"checkpoint {path}: not a readable torch checkpoint "
                               f"(corrupt or truncated: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {path}: expected an scmis checkpoint "
-                              f"(format {FORMAT!r}), found "
-                              f"{type(state).__name__ if not isinstance(state, dict) else state.get('format')!r}")
+                              f"(format {FORMAT!r}), found {found!r}")
     if state.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path}: expected version {VERSION}, found "
                               f"{state.get('version')!r}")

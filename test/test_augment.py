@@ -185,6 +185,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
 
 
+@pytest.mark.slow
 def test_offline_augment_resumes_after_kill_with_identical_output(tmp_path):
     ckpt = tiny_generator(tmp_path / "g.pt")
     full = _augment(tmp_path / "full", ckpt)

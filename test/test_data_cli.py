@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +18,6 @@ from scmis_core.data.transforms import resize
 
 REPO = Path(__file__).resolve().parents[1]
 H, W = 24, 32
-
-
-def rooms_available() -> bool:
-    """True once scmis_core.data.rooms defines RoomsDataset (written by another issue)."""
-    if importlib.util.find_spec("scmis_core.data.rooms") is None:
-        return False
-    return hasattr(importlib.import_module("scmis_core.data.rooms"), "RoomsDataset")
 
 
 def make_folder(root: Path, n: int = 3, split: str = "train", h: int = H, w: int = W) -> Path:
@@ -164,7 +155,6 @@ def test_help_texts():
         assert exit_info.value.code == 0
 
 
-@pytest.mark.skipif(not rooms_available(), reason="scmis_core.data.rooms is not available yet")
 def test_export_rooms_all_splits_roundtrip(tmp_path):
     from scmis_core.data.rooms import RoomsDataset
 
@@ -182,7 +172,6 @@ def test_export_rooms_all_splits_roundtrip(tmp_path):
             np.testing.assert_allclose(a.depth_m, b.depth_m, atol=5e-4 + 1e-6)
 
 
-@pytest.mark.skipif(not rooms_available(), reason="scmis_core.data.rooms is not available yet")
 def test_preview_rooms(tmp_path):
     out = tmp_path / "rooms.png"
     assert preview.main(["--source", "rooms", "--n", "2", "--size", "32x48",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import pickle
 import warnings
 
@@ -25,13 +23,6 @@ from scmis_core.data.sunrgbd import (SUNRGBDDataset, decode_sunrgbd_depth,
                                      encode_sunrgbd_depth)
 
 H, W = 24, 32
-
-
-def rooms_available() -> bool:
-    """True once scmis_core.data.rooms defines RoomsDataset (written by another issue)."""
-    if importlib.util.find_spec("scmis_core.data.rooms") is None:
-        return False
-    return hasattr(importlib.import_module("scmis_core.data.rooms"), "RoomsDataset")
 
 
 def _frame(seed: int, num_classes: int = 40, h: int = H, w: int = W):
@@ -450,8 +441,6 @@ def test_dataset_from_config(tmp_path):
 
 
 def test_dataset_from_config_rooms():
-    if not rooms_available():
-        pytest.skip("scmis_core.data.rooms (RoomsDataset) is not available yet")
     cfg = DataConfig(source="rooms", height=32, width=48, rooms_train_size=5,
                      rooms_test_size=3)
     train, test = dataset_from_config(cfg, "train"), dataset_from_config(cfg, "test")

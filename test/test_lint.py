@@ -1,9 +1,11 @@
-"""Repository hygiene: the docs a user has, and the references to them, are complete."""
+"""Repository hygiene: ruff finds nothing, tests never skip the project's own modules, and the
+docs a user has (and every reference to them) are complete."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,8 +42,8 @@ def _anchor(heading: str) -> str:
 
 
 def test_nothing_refers_to_the_development_machines_shared_folder():
-    """Users get the repository only: no file may send them to ../shared (design notes,
-    wheels, data); the design lives in docs/design.md."""
+    """Users get the repository only: no file may send them to the development machine's
+    shared folder (design notes, wheels, data); the design lives in docs/design.md."""
     patterns = [".." + "/shared", "/work/" + "shared"]
     offending = [f"{name}:{number}: {line.strip()}"
                  for name, text in _tracked_text_files().items() if name not in DEV_ONLY
@@ -95,3 +97,22 @@ def test_anchor_matches_github():
     assert _anchor("8. Assumptions and defaults") == "8-assumptions-and-defaults"
     assert _anchor("augment_bag (offline)") == "augment_bag-offline"
     assert _anchor("synth.launch.py") == "synthlaunchpy"
+
+
+def test_ruff_finds_nothing():
+    """``ruff check`` with the repository's ruff.toml (pycodestyle E/W, pyflakes F, lines of
+    at most 99 characters) over every Python file."""
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache",
+                           "--output-format", "concise", "."], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"ruff found problems:\n{done.stdout}{done.stderr}"
+
+
+def test_tests_never_skip_the_projects_own_modules():
+    """A missing scmis_core / scmis_ros module is a failure, not a skip."""
+    pattern = re.compile(r"(importorskip|find_spec)\(\s*[\"']scmis_")
+    offending = [f"{path.name}:{number}: {line.strip()}"
+                 for path in sorted((REPO / "test").glob("*.py")) if path.name != "test_lint.py"
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line)]
+    assert not offending, "\n".join(offending)

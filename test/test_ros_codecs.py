@@ -363,6 +363,6 @@ def test_bgra8_and_rgba8_compressed_and_raw():
     image, _ = ic.decode_image("bgra8; png compressed bgr8", png_bytes(rgb))
     np.testing.assert_array_equal(image[..., :3], rgb[..., ::-1])
     # raw Image messages: alpha dropped, RGB order
-    for array, encoding in ((bgra, "bgra8"), (rgba, "rgba8")):
-        msg = SimpleNamespace(**image_fields(array, encoding))
+    for pixels, encoding in ((bgra, "bgra8"), (rgba, "rgba8")):
+        msg = SimpleNamespace(**image_fields(pixels, encoding))
         np.testing.assert_array_equal(rgb_from_image(msg, backend="numpy"), rgb)

@@ -114,8 +114,9 @@ def test_wrong_encoding_for_the_role_and_bad_arrays():
 
 
 def test_rosbags_message_objects_work_too():
-    rosbags = pytest.importorskip("scmis_ros.bags")
-    store = rosbags.typestore()
+    from scmis_ros import bags
+
+    store = bags.typestore()
     header = store.types["std_msgs/msg/Header"](
         stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=2), frame_id="c")
     msg = conv.make_image(ARRAYS["32FC1"], "32FC1", header,
