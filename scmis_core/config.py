@@ -143,6 +143,10 @@ class TrainConfig:
                   choices=("none", "bf16", "fp16"))
     channels_last: bool = _f(False, "channels_last memory format on CUDA")
     compile: bool = _f(False, "torch.compile the networks")
+    threads: int = _f(0, "intra-op CPU threads of torch (0 = torch's default: all cores)",
+                      range=(0, 1024))
+    fused_ema: bool = _f(True, "update the EMA generator with one fused foreach lerp "
+                         "(false: one lerp per tensor; same numbers)")
     out_dir: str = _f("runs", "folder that holds the run folders")
     run_name: str = _f("", "run folder name; empty = <config name>-<timestamp>")
     log_every: int = _f(10, "steps between metric log lines", range=(1, None))

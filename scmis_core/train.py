@@ -149,6 +149,8 @@ class Trainer:
         self.device = device or select_device(cfg.train.device)
         self.progress = progress and self.dist.is_main
         seed_everything(cfg.train.seed + self.dist.rank)
+        if cfg.train.threads and self.device.type == "cpu":
+            torch.set_num_threads(cfg.train.threads)
         tc = cfg.train
 
         self.train_data = TorchDataset.from_config(cfg.data, cfg.data.train_split, train=True)
@@ -200,6 +202,7 @@ class Trainer:
         self.best_fid = math.inf
         self._fixed_batch: dict[str, torch.Tensor] | None = None
         self._bn_labels: tuple[torch.Tensor, ...] | None = None
+        self._ema_pairs: tuple[list[torch.Tensor], ...] | None = None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -307,10 +310,19 @@ class Trainer:
         # average follows G closely instead of staying near the random init for ~1/(1-decay)
         # steps, which matters for short CPU runs; after a few hundred steps it is ema_decay.
         decay = min(self.cfg.train.ema_decay, (1.0 + self.step) / (10.0 + self.step))
-        for p_ema, p in zip(self.G_ema.parameters(), self.generator.parameters()):
-            p_ema.lerp_(p.detach(), 1.0 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.generator.buffers()):
-            b_ema.copy_(b)
+        if self._ema_pairs is None:  # the tensors never change identity: list them once
+            self._ema_pairs = (list(self.G_ema.parameters()),
+                               [p.detach() for p in self.generator.parameters()],
+                               list(self.G_ema.buffers()), list(self.generator.buffers()))
+        ema_params, params, ema_buffers, buffers = self._ema_pairs
+        if self.cfg.train.fused_ema:
+            torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+            torch._foreach_copy_(ema_buffers, buffers)
+        else:
+            for p_ema, p in zip(ema_params, params):
+                p_ema.lerp_(p, 1.0 - decay)
+            for b_ema, b in zip(ema_buffers, buffers):
+                b_ema.copy_(b)
 
     @torch.no_grad()
     def refresh_bn_stats(self, num_batches: int = 4) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from ..config import DATA_SOURCES, DataConfig
@@ -87,8 +88,19 @@ def dataset_from_config(data_cfg: DataConfig, split: str) -> LabelledDataset:
         size = data_cfg.rooms_test_size if is_test else data_cfg.rooms_train_size
         dataset = open_dataset("rooms", split=split, size=size, height=data_cfg.height,
                                width=data_cfg.width, seed=data_cfg.seed)
+        description = {"source": "rooms", "split": split, "size": size,
+                       "height": data_cfg.height, "width": data_cfg.width,
+                       "seed": data_cfg.seed}
     else:
         dataset = open_dataset(data_cfg.source, data_cfg.root, split)
+        description = {"source": data_cfg.source, "root": str(Path(data_cfg.root).resolve()),
+                       "split": split}
+    if getattr(data_cfg, "cache", False):
+        from .frame_cache import CachedDataset, renderer_fingerprint
+
+        if data_cfg.source == "rooms":
+            description["renderer"] = renderer_fingerprint()
+        dataset = CachedDataset(dataset, description, data_cfg.cache_dir or None)
     if data_cfg.num_classes and data_cfg.num_classes != dataset.num_classes:
         raise ValueError(f"data.num_classes: expected {dataset.num_classes} (the classes of "
                          f"source {data_cfg.source}), found {data_cfg.num_classes}")
