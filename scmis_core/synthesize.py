@@ -29,6 +29,8 @@ from .data.labels import voc_palette
 from .data.transforms import one_hot
 from .depth_range import unit_to_metres
 from .models import build_generator
+from .resources import (DEFAULT_MAX_MEMORY_MB, ActivationProfile, check_limit,
+                        generator_parameter_bytes)
 from .runtime import select_device
 
 #: Inference backends of :class:`Synthesizer`.
@@ -51,6 +53,11 @@ class Synthesizer:
     TensorRT where this onnxruntime has them, CPU otherwise; ``providers`` overrides). The
     noise is drawn in torch for both, so a seed gives the same image on either backend.
     With onnxruntime, :meth:`synth_tensors` returns CPU tensors.
+
+    ``max_memory_mb``: every call first estimates the memory of the generator at the call's
+    batch and network size (:mod:`scmis_core.resources`) and refuses one beyond this limit
+    with a :class:`~scmis_core.resources.ResourceLimitError` naming the size (0 / None = no
+    limit); :meth:`from_checkpoint` also checks the weights before building the network.
     """
 
     def __init__(self, generator: torch.nn.Module | None, num_classes: int, *,
@@ -58,7 +65,8 @@ class Synthesizer:
                  size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
                  config: dict[str, Any] | None = None, step: int = 0,
                  backend: str = "torch", onnx_model: bytes | str | Path | None = None,
-                 providers: Sequence[str] | None = None):
+                 providers: Sequence[str] | None = None,
+                 max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB):
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found "
                              f"{backend!r}")
@@ -74,6 +82,8 @@ class Synthesizer:
         self.step = step
         self.runner = None
         self.generator = None
+        self.max_memory_mb = max_memory_mb
+        self._profile: ActivationProfile | None = None
         if generator is not None:
             self.generator = generator.to(self.device).eval()
             self.z_dim = int(getattr(generator, "z_dim", 0))
@@ -109,6 +119,39 @@ class Synthesizer:
         self.outputs = tuple(meta["outputs"])
         self.size = self.runner.size or self.size
 
+    def estimate_memory(self, batch: int, height: int, width: int) -> float | None:
+        """Estimated bytes of one call on ``batch`` label maps of ``height`` x ``width``:
+        weights + activations at the network size + the input / output tensors (None when
+        there is no torch module to measure, i.e. an onnxruntime model loaded alone)."""
+        if self.generator is None:
+            return None
+        if self._profile is None:  # one forward pass at a small size, then cached
+            side = 2 * self.multiple
+            onehot = torch.zeros(1, self.num_classes, side, side, device=self.device)
+            z_shape = (1, self.z_dim, side, side) if self.spatial_noise else (1, self.z_dim)
+            self._profile = ActivationProfile.measure(
+                self.generator, (onehot, torch.zeros(z_shape, device=self.device)), side, side)
+        weights = sum(t.numel() * t.element_size() for t in
+                      list(self.generator.parameters()) + list(self.generator.buffers()))
+        net_h, net_w = self._network_size(height, width)
+        # labels (int64 + a float copy for resizing), outputs and their resized copies
+        io_bytes = 48 * batch * height * width
+        return weights + self._profile.peak_bytes(batch, net_h, net_w) + io_bytes
+
+    def check_memory(self, batch: int, height: int, width: int) -> None:
+        """Raise :class:`~scmis_core.resources.ResourceLimitError` when a call on ``batch``
+        maps of ``height`` x ``width`` is estimated beyond ``max_memory_mb``."""
+        if not self.max_memory_mb or self.max_memory_mb <= 0:
+            return
+        needed = self.estimate_memory(batch, height, width)
+        if needed is None:
+            return
+        net_h, net_w = self._network_size(height, width)
+        network = f", network input {net_h}x{net_w}" if (net_h, net_w) != (height, width) \
+            else ""
+        check_limit(needed, self.max_memory_mb,
+                    f"synthesizing {batch} label map(s) of {height}x{width}{network}")
+
     @property
     def providers(self) -> list[str]:
         """Execution providers in use (onnxruntime), or ``["torch:<device>"]``."""
@@ -117,12 +160,17 @@ class Synthesizer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
                         use_ema: bool = True, size: tuple[int, int] | None = None,
-                        backend: str = "torch", providers: Sequence[str] | None = None
+                        backend: str = "torch", providers: Sequence[str] | None = None,
+                        max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB
                         ) -> "Synthesizer":
         """Rebuild the generator from a training checkpoint (EMA weights when present).
 
         With ``backend="onnxruntime"`` the path may also be a ``.onnx`` file written by
-        ``python -m scmis_core.export`` (no torch weights needed)."""
+        ``python -m scmis_core.export`` (no torch weights needed).
+
+        Before building, the weights the stored config describes are counted on the meta
+        device and refused beyond ``max_memory_mb``; after building, the memory of one call
+        at ``size`` (else the config's ``data.height`` x ``data.width``) is checked too."""
         if Path(path).suffix.lower() == ".onnx":
             if backend != "onnxruntime":
                 raise CheckpointError(f"checkpoint {path}: an ONNX model runs only with the "
@@ -133,7 +181,8 @@ class Synthesizer:
             return cls(None, meta["num_classes"], class_names=meta.get("class_names", ()),
                        max_depth_m=meta["max_depth_m"], size=size, device=device,
                        config=meta.get("config", {}), step=int(meta.get("step", 0)),
-                       backend=backend, onnx_model=path, providers=providers)
+                       backend=backend, onnx_model=path, providers=providers,
+                       max_memory_mb=max_memory_mb)
         dev = device
         if backend == "torch" and isinstance(device, str):
             dev = select_device(device)
@@ -143,13 +192,20 @@ class Synthesizer:
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint {path}: its config is not valid: {exc}") from None
         num_classes = int(state["num_classes"])
+        weights = generator_parameter_bytes(cfg.model, num_classes)
+        check_limit(weights, max_memory_mb,
+                    f"checkpoint {path}: the weights of its generator ({cfg.model.variant}, "
+                    f"model.width={cfg.model.width}, model.num_scales={cfg.model.num_scales})")
         gen = build_generator(cfg.model, num_classes)
         key = "G_ema" if use_ema and "G_ema" in state["models"] else "G"
         load_module_state(gen, state["models"][key], path, key)
-        return cls(gen, num_classes, class_names=state.get("class_names", ()),
-                   max_depth_m=cfg.data.max_depth_m, size=size, device=dev,
-                   config=state["config"], step=int(state["step"]), backend=backend,
-                   providers=providers)
+        synth = cls(gen, num_classes, class_names=state.get("class_names", ()),
+                    max_depth_m=cfg.data.max_depth_m, size=size, device=dev,
+                    config=state["config"], step=int(state["step"]), backend=backend,
+                    providers=providers, max_memory_mb=max_memory_mb)
+        height, width = size or (cfg.data.height, cfg.data.width)
+        synth.check_memory(1, height, width)
+        return synth
 
     def _network_size(self, height: int, width: int) -> tuple[int, int]:
         if self.size is not None:
@@ -167,12 +223,13 @@ class Synthesizer:
                              f"{tuple(labels.shape)}")
         if labels.dtype.is_floating_point or labels.dtype == torch.bool:
             raise ValueError(f"labels: expected integer class ids, found {labels.dtype}")
+        batch, height, width = labels.shape
+        self.check_memory(batch, height, width)  # before anything reads or copies the maps
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi > self.num_classes:
             raise ValueError(f"labels: expected class ids in 0..{self.num_classes}, found "
                              f"{lo}..{hi}")
         labels = labels.to(self.device, torch.int64)
-        batch, height, width = labels.shape
         net_h, net_w = self._network_size(height, width)
         net_labels = labels
         if (net_h, net_w) != (height, width):
@@ -214,6 +271,7 @@ class Synthesizer:
             raise ValueError(f"labels: expected (H, W) or (B, H, W), found shape {arr.shape}")
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"labels: expected integer class ids, found {arr.dtype}")
+        self.check_memory(*(arr.shape if arr.ndim == 3 else (1, *arr.shape)))  # before copying
         tensor = torch.from_numpy(arr.astype(np.int64, copy=False))
         out = self.synth_tensors(tensor[None] if single else tensor, seed)
         rgb = depth = None

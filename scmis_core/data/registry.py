@@ -22,8 +22,9 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
+from ..cli import CliError, OneLineArgumentParser, parse_size  # noqa: F401 (re-exported)
 from ..config import DATA_SOURCES, DataConfig
 from .base import LabelledDataset
 
@@ -107,35 +108,17 @@ def dataset_from_config(data_cfg: DataConfig, split: str) -> LabelledDataset:
     return dataset
 
 
-# --- shared command-line helpers of the export / preview tools ---------------------------
+# --- data-source options of the command-line tools (the rest lives in scmis_core.cli) ------
 
-class CliError(Exception):
-    """Bad command-line input; reported as one ``error: ...`` line with exit code 2."""
+def add_source_arguments(parser: argparse.ArgumentParser, required: bool = True,
+                         default: str | None = None) -> None:
+    """The options that select a data source (--source, --root, --seed, --mapping, --splits).
 
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one ``error: ...`` line and exits with 2."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``error: message`` (no usage block) and exit with code 2."""
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"240x320"`` -> (240, 320) as (height, width)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 240x320), found {text!r}")
-    height, width = (int(p) for p in parts)
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive HxW, found {text!r}")
-    return height, width
-
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that select a data source (--source, --root, --seed, --mapping, --splits)."""
-    parser.add_argument("--source", required=True, choices=DATA_SOURCES,
-                        help="data source to read")
+    ``required=False`` with a ``default`` source for tools that have another input too.
+    """
+    parser.add_argument("--source", required=required, default=default, choices=DATA_SOURCES,
+                        help="data source to read" +
+                             (f" (default {default})" if default else ""))
     parser.add_argument("--root", default="",
                         help="path of the data set (folder, or the .mat file for nyuv2-mat); "
                              "unused for rooms")
