@@ -12,7 +12,7 @@ same model and device:
 The two are interleaved (bare, node, bare, node, ...) so that both see the same machine
 load; medians over ``--n`` pairs after ``--warmup`` pairs.
 
-It prints both medians, the node's own inference time (from its status topic), the overhead
+It prints both medians, the node's own inference time (from its /diagnostics), the overhead
 in ms and the ratio node / bare (the figure of merit: message conversion, DDS transport of
 the images both ways, executor and worker hand-off). Without ``--checkpoint`` it uses the
 ``make demo`` generator, or else an untrained generator of ``config/rooms_small.yaml``
@@ -105,10 +105,11 @@ class NodeClient:
                  timeout_s: float = 120.0) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
+        from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Image
-        from std_msgs.msg import String
 
         from .conversions import stamp_ns
+        from .diagnostics import status_dict
         from .node_utils import qos_from_name
 
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id),
@@ -122,7 +123,7 @@ class NodeClient:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scmis_ros.synth_node", "--ros-args",
              "-p", f"checkpoint:={checkpoint}", "-p", f"device:={device}",
-             "-p", "qos:=reliable", "-p", "status_period_s:=0.5"],
+             "-p", "diagnostics_period_s:=0.5"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
@@ -136,8 +137,9 @@ class NodeClient:
             self.node.create_subscription(
                 Image, f"synth/{kind}", lambda m, k=kind: self.answers[k].setdefault(
                     stamp_ns(m.header), time.perf_counter()), qos)
-        self.node.create_subscription(String, "synth/status",
-                                      lambda m: self.status.append(json.loads(m.data)), 10)
+        self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", lambda m: self.status.extend(
+                status_dict(s) for s in m.status if s.name.startswith("synth_node:")), 10)
         self.pub = self.node.create_publisher(Image, "labels", qos)
         if not self.spin_until(lambda: self.pub.get_subscription_count() > 0 and
                                self.node.count_publishers("synth/rgb") > 0, timeout_s):
@@ -199,8 +201,9 @@ def run_bench(checkpoint: Path, device: str, labels: np.ndarray, n: int, warmup:
                 bare_s.append(b)
                 node_s.append(t)
         client.spin_until(lambda: bool(client.status) and
-                          client.status[-1].get("processed", 0) >= warmup + n, 5)
+                          int(client.status[-1].get("processed", 0)) >= warmup + n, 5)
         infer = client.status[-1].get("infer_ms_mean") if client.status else None
+        infer = float(infer) if infer else None
     finally:
         client.close()
         bare.close()

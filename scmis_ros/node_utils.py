@@ -56,7 +56,8 @@ class Param:
     ``lo``/``hi`` become the descriptor's integer / floating-point range (enforced by rclpy);
     ``choices`` and ``check`` (a function returning an error text or None) run in the node's
     set-parameters callback and once at start-up. ``read_only`` parameters are fixed after
-    start (model, topics, QoS).
+    start (model, topics, QoS); ``configure`` ones are read when a lifecycle node is
+    configured, so there they may change while it is unconfigured (and only then).
     """
 
     name: str
@@ -68,13 +69,18 @@ class Param:
     check: Callable[[Any], str | None] | None = None
     read_only: bool = False
     extra: str = field(default="")
+    configure: bool = False
 
-    def descriptor(self) -> ParameterDescriptor:
+    def descriptor(self, lifecycle: bool = False) -> ParameterDescriptor:
         """The ROS descriptor (description, range, read-only flag)."""
         text = self.description
         if self.choices:
             text += f" (one of: {', '.join(self.choices)})"
-        desc = ParameterDescriptor(description=text, read_only=self.read_only,
+        read_only = self.read_only
+        if lifecycle and self.configure:
+            read_only = False
+            text += " [read on configure; change it while unconfigured]"
+        desc = ParameterDescriptor(description=text, read_only=read_only,
                                    additional_constraints=self.extra)
         if self.lo is not None or self.hi is not None:
             if isinstance(self.default, bool):
@@ -110,18 +116,23 @@ class ParamStore:
     ``store.values[name]`` is always the value in force; a rejected ``ros2 param set`` gets
     the reason back and changes nothing. ``check(name, value)`` (an error text or None) adds
     checks that need the node's state (e.g. the loaded model's class count); it runs in the
-    set-parameters callback, before a value is accepted.
+    set-parameters callback, before a value is accepted. ``unconfigured`` (lifecycle nodes)
+    says whether the node is unconfigured: ``configure`` parameters may change only then.
     """
 
     def __init__(self, node: Node, params: Sequence[Param],
                  on_change: Callable[[dict[str, Any]], None] | None = None,
-                 check: Callable[[str, Any], str | None] | None = None) -> None:
+                 check: Callable[[str, Any], str | None] | None = None,
+                 unconfigured: Callable[[], bool] | None = None) -> None:
         self.node = node
         self.params = {p.name: p for p in params}
+        if len(self.params) != len(params):
+            raise ValueError(f"{node.get_name()}: a parameter is declared twice")
         self.on_change = on_change
         self.check = check
+        self.unconfigured = unconfigured
         for p in params:
-            node.declare_parameter(p.name, p.default, p.descriptor())
+            node.declare_parameter(p.name, p.default, p.descriptor(unconfigured is not None))
         self.values = {p.name: node.get_parameter(p.name).value for p in params}
         errors = [err for name, value in self.values.items()
                   if (err := self.params[name].validate(value))]
@@ -139,6 +150,11 @@ class ParamStore:
             if spec is None:
                 continue
             err = spec.validate(param.value)
+            if err is None and spec.configure and self.unconfigured is not None and \
+                    not self.unconfigured():
+                err = (f"{param.name}: read when the node is configured; change it while "
+                       f"unconfigured (ros2 lifecycle set {self.node.get_fully_qualified_name()}"
+                       f" cleanup), found the node configured")
             if err is None and self.check is not None:
                 err = self.check(param.name, param.value)
             if err:
@@ -209,6 +225,11 @@ class LatestSlot:
         with self._cond:
             return int(self._has)
 
+    def clear(self) -> None:
+        """Forget a waiting item (not counted as dropped)."""
+        with self._cond:
+            self._item, self._has = None, False
+
     def close(self) -> None:
         """Wake the consumer; later ``take`` calls return None at once when empty."""
         with self._cond:
@@ -260,6 +281,37 @@ def log_info(node: Node, text: str) -> None:
     except Exception:  # the node's handle goes away with its context
         name = type(node).__name__
     print(f"[INFO] [{name}]: {text}", file=sys.stderr, flush=True)
+
+
+def release_memory(collect: bool = True) -> None:
+    """Give freed memory back: Python garbage (``collect``), the CUDA cache, and the C heap
+    (glibc's ``malloc_trim``; large image buffers otherwise stay in the process after use)."""
+    import gc
+
+    if collect:
+        gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_TRIM: list[Any] = []
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS, Windows)."""
+    if not _TRIM:
+        import ctypes
+
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim if sys.platform.startswith("linux")
+                         else None)
+        except (OSError, AttributeError):
+            _TRIM.append(None)
+    return _TRIM[0]
 
 
 class RateLimiter:

@@ -47,6 +47,24 @@ def _param_text(value: Any) -> str:
     return str(value)
 
 
+def _number(text: str) -> Any:
+    """'12' -> 12, '1.5' -> 1.5, anything else unchanged."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 class NodeProcess:
     """``python -m module --ros-args -p k:=v ...`` in a subprocess, output in ``log``."""
 
@@ -131,6 +149,53 @@ class Client:
         self.node.create_subscription(String, topic,
                                       lambda m: received.append(json.loads(m.data)), 10)
         return received
+
+    def diagnostics(self, node_name: str) -> list[dict[str, Any]]:
+        """Subscribe to /diagnostics; the statuses of ``node_name`` are appended while
+        spinning as dicts (name, level OK/WARN/ERROR, message, the key values; integer and
+        float values converted)."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from scmis_ros.diagnostics import status_dict
+
+        received: list[dict[str, Any]] = []
+
+        def on_array(msg: Any) -> None:
+            for status in msg.status:
+                if status.name.split(":")[0] == node_name:
+                    received.append({k: _number(v) for k, v in status_dict(status).items()})
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", on_array, 10)
+        return received
+
+    def lifecycle(self, node_name: str, transition: str, timeout: float = 60.0) -> bool:
+        """``ros2 lifecycle set /<node> <transition>`` (configure, activate, deactivate,
+        cleanup, shutdown): the service's ``success``."""
+        from lifecycle_msgs.srv import ChangeState
+
+        request = ChangeState.Request()
+        request.transition.label = transition
+        return bool(self._call(ChangeState, f"/{node_name}/change_state", request,
+                               timeout).success)
+
+    def lifecycle_state(self, node_name: str, timeout: float = 20.0) -> str:
+        """``ros2 lifecycle get /<node>``: the state's label."""
+        from lifecycle_msgs.srv import GetState
+
+        return self._call(GetState, f"/{node_name}/get_state", GetState.Request(),
+                          timeout).current_state.label
+
+    def _call(self, srv_type: Any, name: str, request: Any, timeout: float) -> Any:
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"{name} not available")
+            future = client.call_async(request)
+            self.spin_until(future.done, timeout)
+            if not future.done():
+                raise TimeoutError(f"{name} did not answer")
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
 
     def publisher(self, msg_type: Any, topic: str, qos: Any = None) -> Any:
         """A publisher on ``topic``."""

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ros_harness import ros_session, rss_mb
+from sensor_msgs.msg import CameraInfo, Image
 
-pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed")
-
-from ros_harness import ros_session  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from scmis_ros.conversions import image_to_numpy, numpy_to_image, stamp_ns  # noqa: E402
-from scmis_ros.fixtures import label_map, write_generator_checkpoint  # noqa: E402
+from scmis_ros.conversions import image_to_numpy, numpy_to_image, stamp_ns
+from scmis_ros.fixtures import label_map, write_generator_checkpoint
 
 pytestmark = pytest.mark.ros
 NODE = "scmis_ros.synth_node"
@@ -46,8 +43,8 @@ def test_labels_in_rgb_depth_out_with_header_sizes_encodings_and_params(ros, che
                                                                         tmp_path):
     _, client, start = ros
     node = start({"checkpoint": str(checkpoint), "device": "cpu", "publish_depth_mm": True,
-                  "status_period_s": 0.2})
-    status = client.status("synth/status")
+                  "diagnostics_period_s": 0.2})
+    status = client.diagnostics("synth_node")
     pub = client.publisher(Image, "labels")
     assert client.wait_for_node("synth_node", 60), node.output()
     labels = label_map(24, 40)
@@ -55,11 +52,13 @@ def test_labels_in_rgb_depth_out_with_header_sizes_encodings_and_params(ros, che
     assert client.spin_until(lambda: latest(status).get("skipped_no_subscribers", 0) >= 2,
                              30, every=lambda: pub.publish(labels_msg(labels, 1))), \
         node.output()
-    assert latest(status)["processed"] == 0
+    assert latest(status)["processed"] == 0 and latest(status)["level"] == "OK"
+    assert latest(status)["lifecycle_state"] == "active"
     rgb = client.collect(Image, "synth/rgb")
     depth = client.collect(Image, "synth/depth")
     depth_mm = client.collect(Image, "synth/depth_mm")
-    ok = client.spin_until(lambda: rgb and depth and depth_mm, 60,
+    info = client.collect(CameraInfo, "synth/camera_info")
+    ok = client.spin_until(lambda: rgb and depth and depth_mm and info, 60,
                            every=lambda: pub.publish(labels_msg(labels, 7)))
     assert ok, node.output()
     for msg, encoding in ((rgb[0], "rgb8"), (depth[0], "32FC1"), (depth_mm[0], "16UC1")):
@@ -69,16 +68,23 @@ def test_labels_in_rgb_depth_out_with_header_sizes_encodings_and_params(ros, che
     depth_m = image_to_numpy(depth[0])
     assert depth_m.dtype == np.float32 and np.isfinite(depth_m).all() and depth_m.min() >= 0
     np.testing.assert_allclose(image_to_numpy(depth_mm[0]) / 1000.0, depth_m, atol=6e-4)
+    # no input camera_info: the NYU Kinect intrinsics (fx 518.86 at 640 wide) scaled to 40
+    cam = info[0]
+    assert (cam.height, cam.width, stamp_ns(cam.header)) == (24, 40, 7 * 10**9 + 1234)
+    assert cam.k[0] == pytest.approx(518.8579 * 40 / 640, rel=1e-3)
 
     # Validation: descriptor ranges, choices, read-only and file checks all refuse with a reason.
     bad = {"variants": 0, "seed": -5, "max_rate_hz": -1.0, "output_height": 5000,
-           "class_remap": str(tmp_path / "missing.yaml"), "qos": "reliable"}
+           "class_remap": str(tmp_path / "missing.yaml"), "qos": "best_effort",
+           "checkpoint": str(checkpoint)}
     for key, value in bad.items():
         (result,) = client.set_parameters("synth_node", {key: value})
         assert not result.successful, key
         assert result.reason, key
     (result,) = client.set_parameters("synth_node", {"class_remap": str(tmp_path / "x.yaml")})
     assert "file not found" in result.reason
+    (result,) = client.set_parameters("synth_node", {"checkpoint": str(checkpoint)})
+    assert "change it while unconfigured" in result.reason  # the model is loaded
     remap = tmp_path / "remap.yaml"
     remap.write_text("200: 3\n201: 4\n")
     results = client.set_parameters("synth_node", {"variants": 2, "seed": 5,
@@ -121,16 +127,74 @@ def test_bad_start_parameters_and_missing_checkpoint_fail_clearly(ros, checkpoin
     assert str(tmp_path / "no_demo" / "train" / "final.pt") in text
 
 
+def test_lifecycle_transitions_through_the_services(ros, checkpoint, tmp_path):
+    """configure loads, activate publishes, deactivate stops, cleanup frees, a failed
+    configure stays unconfigured with an ERROR diagnostic, shutdown ends the process."""
+    _, client, start = ros
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    node = start({"checkpoint": str(junk), "device": "cpu", "autostart": False,
+                  "diagnostics_period_s": 0.2})
+    status = client.diagnostics("synth_node")
+    rgb = client.collect(Image, "synth/rgb", 10)
+    pub = client.publisher(Image, "labels", 10)
+    labels = label_map(16, 16)
+    sec = [100]
+
+    def send():
+        sec[0] += 1
+        pub.publish(labels_msg(labels, sec[0]))
+
+    assert client.wait_for_node("synth_node", 60), node.output()
+    assert client.lifecycle_state("synth_node") == "unconfigured"
+    assert client.spin_until(lambda: latest(status).get("lifecycle_state") == "unconfigured",
+                             20)
+    assert latest(status)["level"] == "WARN" and latest(status)["model_loaded"] == "false"
+    # a corrupt checkpoint: configure fails, the node stays unconfigured and says why
+    assert not client.lifecycle("synth_node", "configure")
+    assert client.lifecycle_state("synth_node") == "unconfigured"
+    assert client.spin_until(lambda: latest(status).get("level") == "ERROR", 20)
+    assert "configure failed" in latest(status)["message"]
+    # while unconfigured the checkpoint may change; then configure loads it
+    (result,) = client.set_parameters("synth_node", {"checkpoint": str(checkpoint)})
+    assert result.successful, result.reason
+    assert client.lifecycle("synth_node", "configure")
+    assert client.lifecycle_state("synth_node") == "inactive"
+    assert client.spin_until(lambda: latest(status).get("model_loaded") == "true", 20)
+    # inactive: nothing is subscribed, nothing published
+    client.spin_for(1.0)
+    assert pub.get_subscription_count() == 0 and not rgb
+    assert client.lifecycle("synth_node", "activate")
+    assert client.spin_until(lambda: rgb, 60, every=send), node.output()
+    assert client.lifecycle("synth_node", "deactivate")
+    assert client.lifecycle_state("synth_node") == "inactive"
+    client.spin_for(1.0)  # answers already on their way
+    count = len(rgb)
+    for _ in range(5):
+        send()
+        client.spin_for(0.2)
+    assert len(rgb) == count and pub.get_subscription_count() == 0
+    assert client.lifecycle("synth_node", "cleanup")
+    assert client.lifecycle_state("synth_node") == "unconfigured"
+    assert client.spin_until(lambda: latest(status).get("model_loaded") == "false" and
+                             latest(status)["level"] == "WARN", 20)
+    # configure + activate again: a fresh model answers
+    assert client.lifecycle("synth_node", "configure")
+    assert client.lifecycle("synth_node", "activate")
+    assert client.spin_until(lambda: len(rgb) > count, 60, every=send), node.output()
+    assert client.lifecycle("synth_node", "shutdown")
+    assert node.wait(30) == 0, node.output()
+    assert "shut down (lifecycle finalized)" in node.output()
+
+
 def test_200_malformed_messages_do_not_kill_the_node(ros, checkpoint):
     _, client, start = ros
-    # reliable QoS so that every one of the 200 messages reaches the node (the default
-    # sensor-data QoS may lose some on the way, which would prove nothing about the node)
-    node = start({"checkpoint": str(checkpoint), "device": "cpu", "status_period_s": 0.2,
-                  "qos": "reliable", "qos_depth": 50})
-    status = client.status("synth/status")
-    rgb = client.collect(Image, "synth/rgb", client.qos("reliable"))
-    reliable = client.qos("reliable", 50)
-    pub = client.publisher(Image, "labels", reliable)
+    node = start({"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period_s": 0.2,
+                  "qos_depth": 50})
+    status = client.diagnostics("synth_node")
+    rgb = client.collect(Image, "synth/rgb", 10)
+    # a default (reliable) publisher: every one of the 200 messages reaches the node
+    pub = client.publisher(Image, "labels", 50)
     assert client.wait_for_node("synth_node", 60), node.output()
     assert client.spin_until(lambda: pub.get_subscription_count() > 0, 30)
     good = label_map(16, 16)
@@ -165,21 +229,80 @@ def test_200_malformed_messages_do_not_kill_the_node(ros, checkpoint):
     # every malformed message was either rejected as bad or replaced in the slot by a newer one
     assert counts["bad"] >= 20 and counts["bad"] + counts["dropped"] == 200, counts
     assert counts["processed"] == 0 and node.alive()
+    # while they came in, /diagnostics said so (ERROR: more than half of a period's inputs)
+    assert any(s["level"] == "ERROR" and "of the inputs bad" in s["message"] for s in status)
     assert client.spin_until(lambda: any(m.header.stamp.sec == 999 for m in rgb), 60,
                              every=lambda: pub.publish(labels_msg(good, 999))), node.output()
     assert "dropped a bad label image" in node.output()
     assert node.stop() == 0
 
 
+def test_oversize_inputs_are_dropped_and_large_ones_give_memory_back(ros, checkpoint):
+    _, client, start = ros
+    node = start({"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period_s": 0.2,
+                  "max_input_pixels": 1024 * 1024})
+    status = client.diagnostics("synth_node")
+    rgb = client.collect(Image, "synth/rgb", 10)
+    pub = client.publisher(Image, "labels", 10)
+    assert client.wait_for_node("synth_node", 60), node.output()
+    small = label_map(32, 32)
+    assert client.spin_until(lambda: any(m.header.stamp.sec == 1 for m in rgb), 60,
+                             every=lambda: pub.publish(labels_msg(small, 1))), node.output()
+    client.spin_for(1.0)
+    base = rss_mb(node.proc.pid)
+    # 2048 x 2048 (4.2 MP) > 1 MP: dropped at once with a warning, never synthesized
+    pub.publish(labels_msg(label_map(2048, 2048), 2))
+    assert client.spin_until(lambda: latest(status).get("too_large", 0) == 1, 30), \
+        latest(status)
+    assert "larger than max_input_pixels 1048576" in node.output()
+    assert latest(status)["processed"] == 1
+    # 768 x 768 is allowed: synthesized, and its buffers are given back afterwards (RSS ends
+    # within 50 MB of where it started)
+    pub.publish(labels_msg(label_map(768, 768), 3))
+    assert client.spin_until(lambda: any(m.header.stamp.sec == 3 for m in rgb), 120), \
+        node.output()
+    assert client.spin_until(lambda: latest(status).get("in_progress") == 0, 10)
+    client.spin_for(1.0)
+    after = rss_mb(node.proc.pid)
+    assert after - base < 50, (base, after)
+    assert node.alive() and node.stop() == 0
+
+
+def test_every_640x480_pair_reaches_a_default_qos_subscriber(ros, checkpoint):
+    """Camera-size images: a plain create_subscription(..., 10) receives every answer."""
+    _, client, start = ros
+    node = start({"checkpoint": str(checkpoint), "device": "cpu"})
+    answers = {name: client.collect(kind, f"synth/{name}", 10)
+               for name, kind in (("rgb", Image), ("depth", Image),
+                                  ("camera_info", CameraInfo))}
+    pub = client.publisher(Image, "labels", 10)
+    assert client.wait_for_node("synth_node", 60), node.output()
+    assert client.spin_until(lambda: pub.get_subscription_count() > 0 and
+                             client.node.count_publishers("synth/rgb") > 0, 30)
+    client.spin_for(0.5)
+    labels = label_map(480, 640)
+    sent = list(range(200, 204))
+    for sec in sent:  # one at a time, as a camera slower than the model would
+        pub.publish(labels_msg(labels, sec))
+        assert client.spin_until(lambda: all(any(m.header.stamp.sec == sec for m in got)
+                                             for got in answers.values()), 60), \
+            ({k: len(v) for k, v in answers.items()}, node.output())
+    for name, got in answers.items():
+        assert sorted(m.header.stamp.sec for m in got) == sent, name
+    assert (answers["rgb"][0].height, answers["rgb"][0].width) == (480, 640)
+    assert len(answers["depth"][0].data) == 480 * 640 * 4
+    assert node.stop() == 0
+
+
+@pytest.mark.slow
 def test_queue_stays_bounded_under_a_30hz_publisher_with_slow_inference(ros, checkpoint):
     _, client, start = ros
     # 480x640 output makes every synthesis far slower than the 33 ms between messages.
-    # Reliable QoS: best-effort 900 kB images can lose fragments on the way to the client.
     node = start({"checkpoint": str(checkpoint), "device": "cpu", "output_height": 480,
-                  "output_width": 640, "status_period_s": 0.2, "qos": "reliable"})
-    status = client.status("synth/status")
-    rgb = client.collect(Image, "synth/rgb", client.qos("reliable"))
-    pub = client.publisher(Image, "labels", client.qos("reliable", 10))
+                  "output_width": 640, "diagnostics_period_s": 0.2})
+    status = client.diagnostics("synth_node")
+    rgb = client.collect(Image, "synth/rgb", 10)
+    pub = client.publisher(Image, "labels", 10)
     assert client.wait_for_node("synth_node", 60), node.output()
     assert client.spin_until(lambda: pub.get_subscription_count() > 0, 30)
     labels = label_map(48, 64)
@@ -194,6 +317,7 @@ def test_queue_stays_bounded_under_a_30hz_publisher_with_slow_inference(ros, che
     def settled() -> bool:
         c = latest(status)
         return (c.get("received", 0) >= sent - 5 and c.get("processed", 0) >= 2 and
+                c.get("in_progress") == 0 and
                 c["processed"] + c["dropped"] + c["bad"] == c["received"])
 
     # every received message was either synthesized or replaced in the slot by a newer one
@@ -201,12 +325,15 @@ def test_queue_stays_bounded_under_a_30hz_publisher_with_slow_inference(ros, che
     client.spin_for(0.5)  # the last image may still be on its way
     counts = latest(status)
     assert counts["infer_ms_mean"] > 1000 / 30, counts  # inference really is the bottleneck
-    assert counts["queue_max"] <= 1 and counts["queue_len"] == 0
     assert counts["dropped"] > 0 and counts["processed"] < counts["received"] / 2
+    # the node never works through a backlog: each answer is a newer frame than the last
+    # (frames in between were replaced in the slot), and every processed frame was answered
+    answered = [m.header.stamp.sec for m in rgb]
+    assert answered == sorted(set(answered)) and len(answered) == counts["processed"]
+    assert any(b - a > 1 for a, b in zip(answered, answered[1:])), answered
     # a frame waits at most for one inference in progress, then takes one itself (the
     # latency of a piling-up queue would grow with every frame instead)
     assert counts["latency_ms_max"] <= 2 * counts["infer_ms_max"] + 500, counts
     # the node answered recent frames, not a backlog of old ones
-    newest = max(m.header.stamp.sec for m in rgb)
-    assert newest >= last_sent - 10, (newest, last_sent, counts)
+    assert max(answered) >= last_sent - 10, (max(answered), last_sent, counts)
     assert node.stop() == 0
