@@ -222,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_core.bench``."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":  # the training benchmark has options of its own
+        from .bench_train import main as train_main
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     device = select_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"

@@ -145,6 +145,8 @@ class TrainConfig:
     compile: bool = _f(False, "torch.compile the networks")
     threads: int = _f(0, "intra-op CPU threads of torch (0 = torch's default: all cores)",
                       range=(0, 1024))
+    share_fake: bool = _f(True, "one generator forward per step serves the D and the G "
+                          "update (false: a second forward with a second noise draw)")
     fused_ema: bool = _f(True, "update the EMA generator with one fused foreach lerp "
                          "(false: one lerp per tensor; same numbers)")
     out_dir: str = _f("runs", "folder that holds the run folders")

@@ -1,6 +1,6 @@
 """Offline GAN training of every variant: ``python -m scmis_core.train``.
 
-The loop of DESIGN.md §1: per step one D update (eq. 2 + LabelMix, eq. 7-9) then one G update
+The loop of docs/design.md §1: per step one D update (eq. 2 + LabelMix, eq. 7-9) then one G update
 (eq. 9: adversarial + perceptual + depth). Each run writes to its own folder:
 
 ``config.yaml`` (resolved config), ``metrics.jsonl`` (one JSON object per log line),
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ from .checkpoint import (CheckpointError, check_compatible, list_step_checkpoint
 from .config import Config, ConfigError, from_dict, load_config, save_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
+from .engine.batches import BatchStream
+from .engine.run_log import RunLogger
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
 from .models import build_discriminator, build_generator, variant_spec
 from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state,
@@ -49,72 +51,6 @@ from .visualize import grid, rgbd_rows, save_png
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is left intact."""
-
-
-# --------------------------------------------------------------------------------------------
-# Data order that can resume mid-epoch.
-
-
-class ResumableSampler(torch.utils.data.Sampler[int]):
-    """Seeded per-epoch permutation, sharded over ranks, that can start mid-epoch.
-
-    The order of epoch ``e`` depends only on (seed, e); rank r takes every world-th index
-    (the permutation is padded by wrap-around so every rank gets the same count, like
-    ``DistributedSampler``). :meth:`set_position` selects the epoch and how many of this
-    rank's indices to skip.
-    """
-
-    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.size, self.seed, self.rank, self.world = size, seed, rank, world_size
-        self.per_rank = math.ceil(size / world_size)
-        self.epoch, self.offset = 0, 0
-
-    def set_position(self, epoch: int, offset: int) -> None:
-        """Start at index ``offset`` of this rank's share of epoch ``epoch``."""
-        self.epoch, self.offset = epoch, offset
-
-    def __len__(self) -> int:
-        return self.per_rank - self.offset
-
-    def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.size, generator=gen).tolist()
-        order += order[: self.per_rank * self.world - self.size]
-        mine = order[self.rank::self.world]
-        return iter(mine[self.offset:])
-
-
-class BatchStream:
-    """Endless batches with a known position (epoch, batch offset) for resuming.
-
-    Incomplete last batches are dropped, so an epoch has ``len(dataset) // world //
-    batch_size`` batches and the position after ``step`` batches is computable.
-    """
-
-    def __init__(self, dataset: TorchDataset, batch_size: int, seed: int, num_workers: int,
-                 rank: int = 0, world_size: int = 1, pin_memory: bool = False):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.sampler = ResumableSampler(len(dataset), seed, rank, world_size)
-        self.batches_per_epoch = self.sampler.per_rank // batch_size
-        if self.batches_per_epoch == 0:
-            raise ConfigError(f"train.batch_size: {batch_size} is larger than the "
-                              f"{self.sampler.per_rank} training frames of each process")
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-
-    def from_step(self, step: int) -> Iterator[dict[str, torch.Tensor]]:
-        """Yield the batches of steps ``step``, ``step+1``, ... forever."""
-        epoch, offset = divmod(step, self.batches_per_epoch)
-        while True:
-            self.sampler.set_position(epoch, offset * self.batch_size)
-            self.dataset.set_epoch(epoch)
-            loader = torch.utils.data.DataLoader(
-                self.dataset, batch_size=self.batch_size, sampler=self.sampler,
-                num_workers=self.num_workers, pin_memory=self.pin_memory, drop_last=True,
-                persistent_workers=False)
-            yield from loader
-            epoch, offset = epoch + 1, 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,12 +193,23 @@ class Trainer:
             memory_format=self.memory_format)  # (B, N, H, W)
         terms: dict[str, torch.Tensor] = {}
         self.G.train()
+        self.opt_g.zero_grad(set_to_none=True)
+        fake = None
+        if self.cfg.train.share_fake:
+            # One G forward serves both updates: the D update only changes D, so the images
+            # G makes for the G update are the ones the D update saw (same G weights), only
+            # from the same noise draw instead of a second one.
+            with self._autocast():
+                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
         if self.D is not None:
             self.D.train()
-            with torch.no_grad(), self._autocast():
-                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+            if fake is None:
+                with torch.no_grad(), self._autocast():
+                    fake_d = self.g_forward(onehot, self.sample_noise(len(labels)))
+            else:
+                fake_d = {k: v.detach() for k, v in fake.items()}
             real_view = self.disc_view(batch["rgb"], batch["depth"])
-            fake_view = self.disc_view(fake.get("rgb"), fake.get("depth"))
+            fake_view = self.disc_view(fake_d.get("rgb"), fake_d.get("depth"))
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
                 d_total, d_terms = self.d_loss(self.d_forward, real_view, fake_view.detach(),
@@ -272,9 +219,9 @@ class Trainer:
             self.scaler.step(self.opt_d)
             terms.update(d_terms)
             self.D.requires_grad_(False)
-        self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+            if fake is None:
+                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
             kwargs: dict[str, Any] = {}
             if self.D is not None:
                 kwargs.update(discriminator=self.d_forward,
@@ -326,7 +273,7 @@ class Trainer:
 
     @torch.no_grad()
     def refresh_bn_stats(self, num_batches: int = 4) -> None:
-        """Recompute the BatchNorm statistics of the EMA generator (DESIGN §1).
+        """Recompute the BatchNorm statistics of the EMA generator (docs/design.md §1).
 
         EMA weights differ from the trained ones, so the running statistics copied from G do
         not fit them. They are re-estimated as a plain average over ``num_batches`` fixed
@@ -514,37 +461,6 @@ class Trainer:
             self.best_fid = fid
             self.save("best.pt")
         return metrics
-
-
-class RunLogger:
-    """metrics.jsonl + TensorBoard of one run folder (rank 0 only)."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(run_dir / "tb"))
-        except ImportError:  # tensorboard is a declared dependency; keep training without it
-            self.tb = None
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        record = {"step": step, "time": round(time.time(), 3), **values}
-        self.jsonl.write(json.dumps(record) + "\n")
-        self.jsonl.flush()
-        if self.tb is not None:
-            for key, value in values.items():
-                self.tb.add_scalar(key, value, step)
-
-    def image(self, step: int, tag: str, image: np.ndarray) -> None:
-        if self.tb is not None:
-            self.tb.add_image(tag, image, step, dataformats="HWC")
-
-    def close(self) -> None:
-        self.jsonl.close()
-        if self.tb is not None:
-            self.tb.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import torch
 
 from scmis_core.checkpoint import CheckpointError, load_checkpoint
 from scmis_core.config import from_dict
-from scmis_core.train import (ResumableSampler, Trainer, TrainingDiverged, main)
+from scmis_core.engine.batches import ResumableSampler
+from scmis_core.train import Trainer, TrainingDiverged, main
 
 TINY = ["data.height=32", "data.width=32", "data.rooms_train_size=16",
         "data.rooms_test_size=4", "data.num_workers=0", "model.width=4", "model.num_scales=3",

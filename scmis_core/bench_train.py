@@ -1,0 +1,164 @@
+"""Training throughput, new path vs old path: ``python -m scmis_core.bench train``.
+
+Times the trainer's real loop (batches from its own data stream, then one D and one G
+update) for two or more configurations built from one ``--config`` and interleaves them in
+rounds, so that load from other processes hits every path alike. Printed: images/s of each
+path and the ratio to the old path.
+
+Paths:
+
+- ``new``: the config as given (for ``config/rooms_small.yaml``: frames from the
+  memory-mapped cache, no loader worker processes, one generator forward shared by the D
+  and G updates, fused EMA update, 32-wide head);
+- ``old``: the same config with the settings of the previous release (rooms ray cast in a
+  loader worker, per-tensor EMA, 64-wide pyramid-pooling head), see :data:`OLD_PATH`;
+- with ``--ablations``: ``new`` with one optimisation switched off at a time.
+
+``--no-cache``, ``--no-share-fake``, ``--no-fused-ema``, ``--head-width``, ``--workers``
+switch an optimisation off in the new path itself. Cache, workers and fused EMA leave every
+number of a step unchanged; the shared forward changes which noise draw the G update uses
+(not its distribution); the head width changes the discriminator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any
+
+import torch
+
+from .config import apply_overrides, from_dict, load_config
+
+#: Overrides that restore the training path of the previous release (5e01fee).
+OLD_PATH = {"data.cache": "false", "data.num_workers": "1", "train.fused_ema": "false",
+            "train.share_fake": "false", "model.disc_head_width": "64"}
+
+#: One optimisation of the new path each: name -> the override that switches it off.
+ABLATIONS = {"no-cache": {"data.cache": "false", "data.num_workers": "1"},
+             "no-fused-ema": {"train.fused_ema": "false"},
+             "no-share-fake": {"train.share_fake": "false"},
+             "head-64": {"model.disc_head_width": "64"}}
+
+
+def _config(base: dict[str, Any], overrides: dict[str, str]):
+    return from_dict(apply_overrides(base, [f"{k}={v}" for k, v in overrides.items()]))
+
+
+class _Path:
+    """One trainer and its batch iterator, timed in chunks of steps."""
+
+    def __init__(self, name: str, cfg, threads: int):
+        from .train import Trainer
+
+        self.name = name
+        self.cfg = cfg
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
+        t0 = time.perf_counter()
+        self.trainer = Trainer(cfg, self.tmp.name, progress=False)
+        self.setup_s = time.perf_counter() - t0
+        torch.set_num_threads(threads)
+        self.batches = self.trainer.stream.from_step(0)
+        self.seconds = 0.0
+        self.images = 0
+
+    def run(self, steps: int, timed: bool = True) -> None:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            self.trainer.train_step(next(self.batches))
+        if timed:
+            self.seconds += time.perf_counter() - t0
+            self.images += steps * self.cfg.train.batch_size
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+    def close(self) -> None:
+        self.batches.close()
+        self.tmp.cleanup()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scmis_core.bench train",
+        description="GAN training images/s of the new path and of the old one (the "
+                    "previous release's settings), interleaved in one run; prints the ratio.")
+    parser.add_argument("--config", default="config/rooms_small.yaml",
+                        help="training config (default config/rooms_small.yaml)")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides of the new path")
+    parser.add_argument("--steps", type=int, default=8, help="steps per path and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per path")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads for every path (0 = the config's "
+                             "train.threads, else torch's default)")
+    parser.add_argument("--frames", type=int, default=64,
+                        help="rooms frames per path (data.rooms_train_size; a small set keeps "
+                             "the one-time cache build short)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="new path: render frames in a loader worker, as the old path")
+    parser.add_argument("--no-fused-ema", action="store_true",
+                        help="new path: per-tensor EMA update")
+    parser.add_argument("--no-share-fake", action="store_true",
+                        help="new path: a second generator forward for the G update")
+    parser.add_argument("--head-width", type=int, default=0,
+                        help="new path: model.disc_head_width (0 = the config's)")
+    parser.add_argument("--workers", type=int, default=-1,
+                        help="new path: data.num_workers (-1 = the config's)")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also time the new path with each optimisation off in turn")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m scmis_core.bench train``."""
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    base = cfg.to_dict()
+    base["data"]["rooms_train_size"] = args.frames
+    base["data"]["rooms_test_size"] = min(base["data"]["rooms_test_size"], 8)
+    new: dict[str, str] = {}
+    if args.no_cache:
+        new.update(ABLATIONS["no-cache"])
+    if args.no_fused_ema:
+        new.update(ABLATIONS["no-fused-ema"])
+    if args.no_share_fake:
+        new.update(ABLATIONS["no-share-fake"])
+    if args.head_width:
+        new["model.disc_head_width"] = str(args.head_width)
+    if args.workers >= 0:
+        new["data.num_workers"] = str(args.workers)
+    specs = {"new": new, "old": dict(OLD_PATH)}
+    if args.ablations:
+        specs.update({f"new {name}": {**new, **off} for name, off in ABLATIONS.items()})
+    threads = args.threads or cfg.train.threads or torch.get_num_threads()
+    print(f"config {args.config} ({cfg.data.height}x{cfg.data.width}, batch "
+          f"{cfg.train.batch_size}), torch {torch.__version__}, {threads} threads, "
+          f"{args.rounds} rounds x {args.steps} steps per path", flush=True)
+    paths = []
+    try:
+        for name, overrides in specs.items():
+            path = _Path(name, _config(base, overrides), threads)
+            shown = " ".join(f"{k}={v}" for k, v in overrides.items()) or "(config as given)"
+            print(f"  {name:<18} {shown}  [set-up {path.setup_s:.1f} s]", flush=True)
+            path.run(args.warmup, timed=False)
+            paths.append(path)
+        for round_ in range(args.rounds):
+            for path in paths if round_ % 2 == 0 else reversed(paths):
+                path.run(args.steps)
+        old = next(p for p in paths if p.name == "old")
+        print("images/s (higher is better):")
+        for path in paths:
+            print(f"  {path.name:<18} {path.images_per_s:7.2f} img/s "
+                  f"({path.seconds / (path.images / path.cfg.train.batch_size):.3f} s/step)"
+                  f"  {path.name}/old = {path.images_per_s / old.images_per_s:.2f}x")
+    finally:
+        for path in paths:
+            path.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
