@@ -5,12 +5,18 @@
         rgb_topic:=/camera/rgb depth_topic:=/camera/depth labels_topic:=/camera/labels
     ros2 launch scmis_ros augment.launch.py source:=camera rgb_topic:=/cam/color/image_raw \\
         depth_topic:=/cam/depth/image_raw labels_topic:=/cam/labels
+    ros2 launch scmis_ros augment.launch.py source:=camera labels:=segmenter \\
+        label_segmenter:=SEGMENTER.pt rgb_topic:=/camera/camera/color/image_raw \\
+        depth_topic:=/camera/camera/aligned_depth_to_color/image_raw
 
 The real frames (rgb_topic, depth_topic, labels_topic) feed the synth node (labels) and the
-mix node (all three); the fine-tune node trains on mixed/{rgb,depth,labels} and publishes
-segmentation/labels and finetune/metrics. Node parameters come from ``params_file`` (default:
-the package's config/ros_nodes.yaml); an argument given on the command line overrides its
-parameter, an empty one (the default) keeps the file's value. ``--show-args`` lists them all.
+mix node (all three); with ``labels:=segmenter`` the label node predicts the labels from
+rgb_topic + depth_topic instead (on ``segmenter/labels``; for cameras and bags without a
+label topic) and labels_topic is not used. The fine-tune node trains on
+mixed/{rgb,depth,labels} and publishes segmentation/labels and finetune/metrics. Node
+parameters come from ``params_file`` (default: the package's config/ros_nodes.yaml); an
+argument given on the command line overrides its parameter, an empty one (the default) keeps
+the file's value. ``--show-args`` lists them all.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ ARGS = [
     ("rgb_topic", "rgb", "real RGB image topic", None),
     ("depth_topic", "depth", "real depth image topic (32FC1 m or 16UC1 mm)", None),
     ("labels_topic", "labels", "real label image topic", None),
+    ("labels", "topic", "where the labels come from: topic (labels_topic) or segmenter "
+     "(label_node predicts them from rgb_topic + depth_topic with label_segmenter)",
+     ["topic", "segmenter"]),
+    ("label_segmenter", "", "segmenter checkpoint of the label node (labels:=segmenter)"
+     + FROM_FILE, None),
     ("rate", "", "rooms frames per second (source:=rooms) or playback speed factor "
      "(source:=bag)" + FROM_FILE, None),
     ("height", "", "rooms frame height (source:=rooms)" + FROM_FILE, None),
@@ -57,6 +68,8 @@ def _nodes(context: LaunchContext) -> list[Node]:
     real = [("rgb", LaunchConfiguration("rgb_topic")),
             ("depth", LaunchConfiguration("depth_topic")),
             ("labels", LaunchConfiguration("labels_topic"))]
+    predicted = LaunchConfiguration("labels").perform(context) == "segmenter"
+    labels_in = ("labels", "segmenter/labels") if predicted else real[2]
     return [
         Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
              condition=is_value("source", "rooms"), remappings=real,
@@ -68,11 +81,17 @@ def _nodes(context: LaunchContext) -> list[Node]:
              parameters=[params, {"loop": True},
                          overrides(context, {"bag": ("bag", str), "rate": ("rate", float)})],
              **common),
+        Node(package="scmis_ros", executable="label_node", name="label_node",
+             condition=is_value("labels", "segmenter"),
+             remappings=[real[0], real[1], labels_in],
+             parameters=[params, overrides(context, {"segmenter": ("label_segmenter", str),
+                                                     "device": ("device", str)})], **common),
         Node(package="scmis_ros", executable="synth_node", name="synth_node",
-             remappings=[real[2]],
+             remappings=[labels_in],
              parameters=[params, overrides(context, {"checkpoint": ("checkpoint", str),
                                                      "device": ("device", str)})], **common),
-        Node(package="scmis_ros", executable="mix_node", name="mix_node", remappings=real,
+        Node(package="scmis_ros", executable="mix_node", name="mix_node",
+             remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"mode": ("mode", str),
                                                      "ratio": ("ratio", float)})], **common),
         Node(package="scmis_ros", executable="finetune_node", name="finetune_node",
