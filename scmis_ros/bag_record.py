@@ -5,7 +5,7 @@ What ``ros2 bag record`` does, for installs without rosbag2: it subscribes to ``
 the serialized bytes (no decoding) and writes them with the receive time. It stops after
 ``duration_s`` or ``max_messages`` per topic (0 = until Ctrl-C). The bag is written into a
 temporary folder and renamed to ``output`` when recording ends, so a crash leaves no
-half-written bag under that name.
+half-written bag under that name. Counters go to ``/diagnostics``.
 
     ros2 run scmis_ros bag_record --ros-args -p output:=rooms_bag \\
         -p "topics:=[/rgb, /depth, /labels]" -p duration_s:=10.0
@@ -21,6 +21,7 @@ from typing import Any
 from rclpy.node import Node
 
 from .bags import STORAGES, BagError, atomic_bag_writer, message_class, typestore
+from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
 from .node_utils import QOS_PROFILES, Param, ParamStore, log_info, qos_from_name, run_node
 
 PARAMS = [
@@ -40,6 +41,7 @@ PARAMS = [
           read_only=True),
     Param("qos_depth", 50, "history depth of the subscriptions", lo=1, hi=10000,
           read_only=True),
+    *DIAG_PARAMS,
 ]
 
 
@@ -65,6 +67,11 @@ class BagRecord(Node):
         self.subs = [self.create_subscription(message_class(types[t]), t, self._callback(t),
                                               qos, raw=True) for t in self.topics]
         self.timer = self.create_timer(0.1, self._check_done)
+        self.stats = NodeStats("received")
+        self.diagnostics = Diagnostics(
+            self, self.p, self.stats,
+            lambda: (OK, "", {"output": self.p["output"], **{f"count {t}": n for t, n in
+                                                             self.counts.items()}}, False))
         self.get_logger().info(f"recording {', '.join(self.topics)} into {self.p['output']}")
 
     def _discover(self) -> dict[str, str]:
@@ -97,6 +104,7 @@ class BagRecord(Node):
                     self._t_first = time.monotonic()
                 self.writer.write(self.conns[topic], self.get_clock().now().nanoseconds, raw)
                 self.counts[topic] += 1
+                self.stats.add("received")
         return on_message
 
     def _check_done(self) -> None:

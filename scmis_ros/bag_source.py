@@ -3,8 +3,9 @@
 What ``ros2 bag play`` does, for installs without rosbag2: messages are published as their
 recorded serialized bytes (no decoding) on their recorded topics, with the recorded timing
 divided by ``rate``; ``topics`` selects topics (empty = all), ``loop`` starts over at the end
-(otherwise the node exits when done). Publishing waits ``start_delay_s`` so that subscribers
-are discovered first. ``remap_prefix`` moves every topic under a namespace.
+(otherwise the node exits when done). Counters go to ``/diagnostics``. Publishing waits
+``start_delay_s`` so that subscribers are discovered first. ``remap_prefix`` moves every
+topic under a namespace.
 
     ros2 run scmis_ros bag_source --ros-args -p bag:=recording/ -p rate:=2.0 -p loop:=true
 """
@@ -18,6 +19,7 @@ from typing import Any
 from rclpy.node import Node
 
 from .bags import BagError, iter_messages, message_class, open_bag
+from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
 from .node_utils import (QOS_PROFILES, Param, ParamStore, log_info, qos_from_name, run_node,
                          safe_publish)
 
@@ -36,6 +38,7 @@ PARAMS = [
     Param("qos", "reliable", "QoS profile of the publishers", choices=QOS_PROFILES,
           read_only=True),
     Param("qos_depth", 10, "history depth of the publishers", lo=1, hi=1000, read_only=True),
+    *DIAG_PARAMS,
 ]
 
 
@@ -77,6 +80,11 @@ class BagSource(Node):
             raise BagError(f"bag {self.bag}: no playable topics")
         self.published = 0
         self.passes = 0
+        self.stats = NodeStats("published")
+        self.diagnostics = Diagnostics(
+            self, self.p, self.stats,
+            lambda: (OK, "", {"bag": self.bag, "passes": self.passes,
+                              "messages_per_pass": self.total}, False))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bag-source", daemon=True)
         self._thread.start()
@@ -100,6 +108,7 @@ class BagSource(Node):
                 if not safe_publish(self, self.publishers_by_conn[conn.id], bytes(raw)):
                     return
                 self.published += 1
+                self.stats.add("published")
 
     def _run(self) -> None:
         if self._stop.wait(self.p["start_delay_s"]):

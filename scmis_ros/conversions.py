@@ -224,7 +224,15 @@ def rgb_from_image(msg: Any, backend: str = "auto") -> np.ndarray:
     if encoding not in RGB_ENCODINGS:
         raise ImageConversionError(f"rgb: expected encoding {' / '.join(RGB_ENCODINGS)}, "
                                    f"found {msg.encoding!r}")
-    rgb = image_to_numpy(msg, backend)[..., :3]
+    return rgb_from_array(image_to_numpy(msg, backend), encoding)
+
+
+def rgb_from_array(image: np.ndarray, encoding: str) -> np.ndarray:
+    """An (H, W, 3|4) colour array in ``encoding`` -> (H, W, 3) uint8 RGB (alpha dropped)."""
+    if encoding not in RGB_ENCODINGS:
+        raise ImageConversionError(f"rgb: expected encoding {' / '.join(RGB_ENCODINGS)}, "
+                                   f"found {encoding!r}")
+    rgb = image[..., :3]
     return np.ascontiguousarray(rgb[..., ::-1] if encoding.startswith("bgr") else rgb)
 
 

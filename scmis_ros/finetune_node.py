@@ -1,10 +1,11 @@
 """finetune node: on-robot fine-tuning of the RGB-D segmenter (ESANet) on mixed frames.
 
-Subscribes ``mixed/rgb`` (rgb8 / bgr8), ``mixed/depth`` (32FC1 m / 16UC1 mm) and
-``mixed/labels`` (remap them to the real camera topics to train on real frames only),
-grouped by stamp. Every group goes into a bounded replay buffer (``buffer_size`` frames,
-resized to the training size; the oldest frame is dropped when full) and into a single-slot
-prediction queue. Two worker threads, never the executor:
+Subscribes ``mixed/rgb`` (rgb8 / bgr8 / rgba8 / bgra8), ``mixed/depth`` (32FC1 m / 16UC1 mm)
+and ``mixed/labels`` (remap them to the real camera topics to train on real frames only),
+each raw or compressed the image_transport way (``transport``), grouped by stamp. Every
+group goes into a bounded replay buffer (``buffer_size`` frames, resized to the training
+size; the oldest frame is dropped when full) and into a single-slot prediction queue. Two
+worker threads, never the executor:
 
 - training: once ``min_buffer`` frames are in, one optimiser step per ``1/train_rate_hz`` s
   (0 = as fast as it can) on a random batch from the buffer by
@@ -12,7 +13,11 @@ prediction queue. Two worker threads, never the executor:
   loss; the node only converts messages and schedules); a JSON line per step on
   ``finetune/metrics`` (step, loss, batch pixel accuracy, buffer size, steps/s);
 - prediction: the newest incoming frame is segmented and published on
-  ``segmentation/labels`` (mono8 / mono16 ids, the frame's header).
+  ``segmentation/labels`` (mono8 / mono16 ids, the frame's header; reliable keep-last,
+  optionally also ``segmentation/labels/compressed``) while someone subscribes to it.
+
+``/diagnostics`` reports the model, step, buffer, last loss and the counters; frames larger
+than ``max_input_pixels`` are dropped with a throttled warning.
 
 The metrics lines are also appended to ``checkpoint_dir/metrics.jsonl``. The state (weights,
 optimiser, step, config) is saved atomically to
@@ -31,16 +36,17 @@ from typing import Any
 
 import yaml
 from rclpy.node import Node
-from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from scmis_core.finetune import DEFAULT_ARCH, OnlineFinetuner, load_start_state
 from scmis_core.segment import SEGMENTERS
 
-from .conversions import (ImageConversionError, depth_m_from_image, labels_encoding,
-                          labels_from_image, numpy_to_image, rgb_from_image, stamp_ns)
-from .node_utils import (QOS_PROFILES, LatestSlot, Param, ParamStore, file_check,
-                         log_info, qos_from_name, run_node, safe_publish)
+from .conversions import ImageConversionError, labels_encoding, stamp_ns
+from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
+from .image_topics import (DECODERS, ImageInput, ImageOutput, decode_labels, input_params,
+                           message_pixels, output_params)
+from .node_utils import (LatestSlot, Param, ParamStore, file_check, log_info, qos_from_name,
+                         run_node, safe_publish)
 from .sync import ApproximateTimeSync
 from .synth_node import _device_check
 
@@ -97,10 +103,12 @@ PARAMS = [
           hi=2**31 - 1, read_only=True),
     Param("tolerance_s", 0.02, "largest stamp difference within one rgb/depth/labels group",
           lo=0.0, hi=10.0, read_only=True),
-    Param("qos", "sensor_data", "QoS profile of the image topics", choices=QOS_PROFILES,
-          read_only=True),
-    Param("qos_depth", 5, "history depth of the image topics", lo=1, hi=100, read_only=True),
+    *input_params(),
+    *output_params(),
+    *DIAG_PARAMS,
 ]
+#: input topic -> role
+INPUTS = {"mixed/rgb": "rgb", "mixed/depth": "depth", "mixed/labels": "labels"}
 
 
 class FinetuneNode(Node):
@@ -125,15 +133,21 @@ class FinetuneNode(Node):
         self.metrics_path = Path(self.p["checkpoint_dir"]) / "metrics.jsonl"
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         self.slot = LatestSlot()
-        self.counts = {"frames": 0, "bad": 0, "predicted": 0, "checkpoints": 0}
+        self.stats = NodeStats("received", "frames", "bad", "too_large", "dropped",
+                               "processed", "published", "checkpoints")
         self.last_metrics: dict[str, Any] = {}
         qos = qos_from_name(self.p["qos"], self.p["qos_depth"])
-        self.pub_pred = self.create_publisher(Image, "segmentation/labels", qos)
+        self.pred = ImageOutput(self, "segmentation/labels", "labels", qos,
+                                compressed=self.p["publish_compressed"])
         self.pub_metrics = self.create_publisher(String, "finetune/metrics", 10)
         self.sync = ApproximateTimeSync(3, int(round(self.p["tolerance_s"] * 1e9)), 10,
                                         callback=self._on_frame)
-        self.subs = [self.create_subscription(Image, topic, self._callback(i), qos)
-                     for i, topic in enumerate(("mixed/rgb", "mixed/depth", "mixed/labels"))]
+        self.subs = [ImageInput(self, topic, role, self._callback(i), self.p["transport"],
+                                self.p["input_qos"], self.p["qos_depth"])
+                     for i, (topic, role) in enumerate(INPUTS.items())]
+        for sub in self.subs:
+            sub.start()
+        self.diagnostics = Diagnostics(self, self.p, self.stats, self._diag_state)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._train_loop, name="finetune-train",
                                           daemon=True),
@@ -150,32 +164,55 @@ class FinetuneNode(Node):
     def save(self) -> Path:
         """Write the checkpoint atomically (temporary file + rename)."""
         path = self.tuner.save(self.ckpt_path, self.last_metrics, self.p["batch_size"])
-        self.counts["checkpoints"] += 1
+        self.stats.add("checkpoints")
         return path
+
+    def _diag_state(self) -> tuple[int, str, dict[str, Any], bool]:
+        self.stats.set("dropped", self.sync.dropped)
+        extra = {"model_loaded": True, "arch": self.tuner.arch, "device": str(self.tuner.device),
+                 "step": self.tuner.step, "buffer": len(self.tuner.buffer),
+                 "loss": self.last_metrics.get("loss"),
+                 "inputs": "; ".join(s.describe() for s in self.subs)}
+        return OK, "", extra, True
 
     # --------------------------------------------------------------------------- messages
 
     def _callback(self, index: int):
-        def on_message(msg: Image) -> None:
+        def on_message(msg: Any) -> None:
+            self.stats.add("received")
+            try:
+                pixels = message_pixels(msg)
+            except ImageConversionError as exc:
+                self._warn_bad(exc)
+                return
+            if pixels > self.p["max_input_pixels"]:
+                self.stats.add("too_large")
+                self.get_logger().warning(
+                    f"dropped a frame of {pixels} pixels: larger than max_input_pixels "
+                    f"{self.p['max_input_pixels']}", throttle_duration_sec=5.0)
+                return
             self.sync.add(index, stamp_ns(msg.header), msg)
         return on_message
 
-    def _on_frame(self, rgb_msg: Image, depth_msg: Image, labels_msg: Image) -> None:
+    def _warn_bad(self, exc: Exception) -> None:
+        self.stats.add("bad")
+        self.get_logger().warning(f"dropped a bad frame: {exc}", throttle_duration_sec=5.0)
+
+    def _on_frame(self, rgb_msg: Any, depth_msg: Any, labels_msg: Any) -> None:
         try:
-            labels = labels_from_image(labels_msg, self.num_classes)
-            rgb = rgb_from_image(rgb_msg)
-            depth_m = depth_m_from_image(depth_msg)
+            labels = decode_labels(labels_msg, self.num_classes)
+            rgb = DECODERS["rgb"](rgb_msg)
+            depth_m = DECODERS["depth"](depth_msg)
             if rgb.shape[:2] != labels.shape or depth_m.shape != labels.shape:
                 raise ImageConversionError(f"sizes differ: rgb {rgb.shape[:2]}, depth "
                                            f"{depth_m.shape}, labels {labels.shape}")
-        except ImageConversionError as exc:
-            self.counts["bad"] += 1
-            self.get_logger().warning(f"dropped a bad frame: {exc}", throttle_duration_sec=5.0)
+        except (ImageConversionError, ValueError) as exc:
+            self._warn_bad(exc)
             return
-        self.counts["frames"] += 1
+        self.stats.add("frames")
         self.tuner.add(rgb, depth_m, labels)
-        if self.p["predict"] and self.pub_pred.get_subscription_count() > 0:
-            self.slot.put((rgb, depth_m, labels_msg.header))
+        if self.p["predict"] and self.pred.wanted():
+            self.slot.put((time.perf_counter(), rgb, depth_m, labels_msg.header))
 
     # ---------------------------------------------------------------------------- workers
 
@@ -218,16 +255,19 @@ class FinetuneNode(Node):
             item = self.slot.take(timeout=0.2)
             if item is None:
                 continue
-            rgb, depth_m, header = item
+            t_received, rgb, depth_m, header = item
             try:
                 pred = self.tuner.predict(rgb, depth_m)
+                sent = self.pred.publish(pred, labels_encoding(self.num_classes), header)
             except Exception as exc:
+                if not self.context.ok():
+                    return
                 self.get_logger().error(f"prediction failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=10.0)
                 continue
-            if safe_publish(self, self.pub_pred,
-                            numpy_to_image(pred, labels_encoding(self.num_classes), header)):
-                self.counts["predicted"] += 1
+            self.stats.add("processed")
+            self.stats.add("published", sent)
+            self.stats.latency((time.perf_counter() - t_received) * 1e3)
 
     def close(self) -> None:
         """Stop the workers and write the final checkpoint."""

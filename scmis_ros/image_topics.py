@@ -38,7 +38,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from . import image_codecs
 from .conversions import (ImageConversionError, depth_m_from_image, labels_from_image,
-                          numpy_to_image, rgb_from_image)
+                          numpy_to_image, rgb_from_array, rgb_from_image)
 from .node_utils import QOS_PROFILES, Param, qos_from_name
 
 TRANSPORTS = ("auto", "raw", "compressed")
@@ -136,10 +136,7 @@ def decode_rgb(msg: Any) -> np.ndarray:
     if not is_compressed(msg):
         return rgb_from_image(msg)
     image, encoding = image_codecs.decode_image(str(msg.format), msg.data)
-    if encoding not in image_codecs.COLOUR_ENCODINGS:
-        raise ImageConversionError(f"rgb: expected a colour image, found {msg.format!r}")
-    image = image[..., :3]  # rgba8 / bgra8: alpha dropped
-    return np.ascontiguousarray(image[..., ::-1] if encoding.startswith("bgr") else image)
+    return rgb_from_array(image, encoding)  # rgba8 / bgra8: alpha dropped
 
 
 def decode_depth_m(msg: Any) -> np.ndarray:

@@ -1,12 +1,14 @@
 """mix node: class-mix of real RGB-D frames with the synth node's outputs (docs/ros.md).
 
-Subscribes the real ``rgb`` (rgb8 / bgr8), ``depth`` (32FC1 m or 16UC1 mm) and ``labels``
-plus the synthesized ``synth/rgb`` / ``synth/depth`` that the mode needs (``rgb``: synth/rgb,
-``depth``: synth/depth, ``rgbd``: both). Messages are grouped by header stamp with an
+Subscribes the real ``rgb`` (rgb8 / bgr8 / rgba8 / bgra8), ``depth`` (32FC1 m or 16UC1 mm)
+and ``labels`` plus the synthesized ``synth/rgb`` / ``synth/depth`` that the mode needs
+(``rgb``: synth/rgb, ``depth``: synth/depth, ``rgbd``: both) — each raw or compressed the
+image_transport way (``transport``). Messages are grouped by header stamp with an
 approximate-time synchroniser (``tolerance_s``); each group is passed to
 :func:`scmis_core.augment.class_mix` and the result is published on ``mixed/rgb`` (rgb8),
 ``mixed/depth`` (32FC1 m) and ``mixed/labels`` (the labels, unchanged), all with the labels'
-header. ``mixed/status`` carries JSON counters.
+header, reliable keep-last (optionally also compressed). ``/diagnostics`` carries the
+counters. Nothing is mixed while no one subscribes to a ``mixed/`` topic.
 
     ros2 run scmis_ros mix_node --ros-args -p mode:=rgbd -p ratio:=0.7
 """
@@ -14,39 +16,40 @@ header. ``mixed/status`` carries JSON counters.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import cv2
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import Image
 
 from scmis_core.augment import MIX_MODES, class_mix
 
-from .conversions import (ImageConversionError, depth_m_from_image, labels_encoding,
-                          labels_from_image, numpy_to_image, rgb_from_image, stamp_ns)
-from .node_utils import (QOS_PROFILES, Param, ParamStore, StatusPublisher, qos_from_name,
-                         run_node)
+from .conversions import ImageConversionError, labels_encoding, stamp_ns
+from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
+from .image_topics import (DECODERS, ImageInput, ImageOutput, input_params, message_pixels,
+                           output_params)
+from .node_utils import Param, ParamStore, qos_from_name, run_node
 from .sync import ApproximateTimeSync
 
 PARAMS = [
     Param("mode", "rgb", "what is replaced at the chosen classes' pixels (fixes which synth "
           "topics are subscribed)", choices=MIX_MODES, read_only=True),
-    Param("ratio", 0.5, "fraction of the classes present that are replaced (rounded half up)",
-          lo=0.0, hi=1.0),
+    Param("ratio", 0.7, "fraction of the classes present that are replaced (rounded half up; "
+          "0.7 is the paper's best RGB ratio, Table 2)", lo=0.0, hi=1.0),
     Param("seed", 0, "seed of the class choice; -1 = nondeterministic", lo=-1, hi=2**31 - 1),
     Param("tolerance_s", 0.02, "largest stamp difference within one synchronised group (s)",
           lo=0.0, hi=10.0, read_only=True),
     Param("queue_size", 10, "messages kept per input while waiting for partners", lo=1,
           hi=1000, read_only=True),
-    Param("qos", "sensor_data", "QoS profile of the image topics", choices=QOS_PROFILES,
-          read_only=True),
-    Param("qos_depth", 5, "history depth of the image topics", lo=1, hi=100, read_only=True),
+    *input_params(),
+    *output_params(),
+    *DIAG_PARAMS,
 ]
 
-#: input name -> topic
-REAL_TOPICS = {"rgb": "rgb", "depth": "depth", "labels": "labels"}
-SYNTH_TOPICS = {"synth_rgb": "synth/rgb", "synth_depth": "synth/depth"}
+#: input name -> (topic, role)
+INPUTS = {"rgb": ("rgb", "rgb"), "depth": ("depth", "depth"), "labels": ("labels", "labels"),
+          "synth_rgb": ("synth/rgb", "rgb"), "synth_depth": ("synth/depth", "depth")}
 
 
 def synth_inputs(mode: str) -> list[str]:
@@ -72,18 +75,22 @@ class MixNode(Node):
         self._rng = self._make_rng(self.p["seed"])
         self._rng_lock = threading.Lock()
         qos = qos_from_name(self.p["qos"], self.p["qos_depth"])
-        self.inputs = list(REAL_TOPICS) + synth_inputs(self.p["mode"])
+        self.inputs = ["rgb", "depth", "labels"] + synth_inputs(self.p["mode"])
+        self.stats = NodeStats("received", "groups", "processed", "published", "dropped", "bad",
+                               "too_large", "skipped_no_subscribers")
         self.sync = ApproximateTimeSync(len(self.inputs),
-                                         int(round(self.p["tolerance_s"] * 1e9)),
-                                         self.p["queue_size"], callback=self._on_group)
-        topics = {**REAL_TOPICS, **SYNTH_TOPICS}
-        self.subs = [self.create_subscription(Image, topics[name], self._callback(i), qos)
+                                        int(round(self.p["tolerance_s"] * 1e9)),
+                                        self.p["queue_size"], callback=self.on_group)
+        comp = {"compressed": self.p["publish_compressed"],
+                "compressed_format": self.p["compressed_format"]}
+        self.outputs = {name: ImageOutput(self, f"mixed/{name}", name, qos, **comp)
+                        for name in ("rgb", "depth", "labels")}
+        self.subs = [ImageInput(self, INPUTS[name][0], INPUTS[name][1], self._callback(i),
+                                self.p["transport"], self.p["input_qos"], self.p["qos_depth"])
                      for i, name in enumerate(self.inputs)]
-        self.pub_rgb = self.create_publisher(Image, "mixed/rgb", qos)
-        self.pub_depth = self.create_publisher(Image, "mixed/depth", qos)
-        self.pub_labels = self.create_publisher(Image, "mixed/labels", qos)
-        self.counts = {"groups": 0, "published": 0, "bad": 0}
-        self.status = StatusPublisher(self, "mixed/status", self.snapshot)
+        for sub in self.subs:
+            sub.start()
+        self.diagnostics = Diagnostics(self, self.p, self.stats, self._diag_state)
         self.get_logger().info(f"mixing {', '.join(self.inputs)} (mode {self.p['mode']}, "
                                f"ratio {self.p['ratio']})")
 
@@ -97,50 +104,72 @@ class MixNode(Node):
                 self._rng = self._make_rng(updates["seed"])
 
     def _callback(self, index: int):
-        def on_message(msg: Image) -> None:
-            self.sync.add(index, stamp_ns(msg.header), msg)
+        def on_message(msg: Any) -> None:
+            self.stats.add("received")
+            try:
+                pixels = message_pixels(msg)
+            except ImageConversionError as exc:
+                self._warn_bad(exc)
+                return
+            if pixels > self.p["max_input_pixels"]:
+                self.stats.add("too_large")
+                self.get_logger().warning(
+                    f"dropped a {self.inputs[index]} image of {pixels} pixels: larger than "
+                    f"max_input_pixels {self.p['max_input_pixels']}", throttle_duration_sec=5.0)
+                return
+            self.sync.add(index, stamp_ns(msg.header), (time.perf_counter(), msg))
         return on_message
 
-    def snapshot(self) -> dict[str, Any]:
-        """Counters for the status topic."""
-        return {**self.counts, "sync_dropped": self.sync.dropped,
-                "sync_waiting": self.sync.queue_lengths()}
+    def _warn_bad(self, exc: Exception) -> None:
+        self.stats.add("bad")
+        self.get_logger().warning(f"dropped a bad group: {exc}", throttle_duration_sec=5.0)
 
-    def mix(self, group: dict[str, Image]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Class-mix one synchronised group -> (rgb, depth_m, labels)."""
-        labels = labels_from_image(group["labels"])
+    def _diag_state(self) -> tuple[int, str, dict[str, Any], bool]:
+        self.stats.set("dropped", self.sync.dropped)
+        return OK, "", {"mode": self.p["mode"], "ratio": self.p["ratio"],
+                        "inputs": "; ".join(s.describe() for s in self.subs),
+                        "sync_waiting": self.sync.queue_lengths()}, True
+
+    def mix(self, group: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Class-mix one synchronised group of messages -> (rgb, depth_m, labels)."""
+        labels = DECODERS["labels"](group["labels"])
         height, width = labels.shape
-        rgb = rgb_from_image(group["rgb"])
-        depth_m = depth_m_from_image(group["depth"])
+        rgb = DECODERS["rgb"](group["rgb"])
+        depth_m = DECODERS["depth"](group["depth"])
         if rgb.shape[:2] != labels.shape or depth_m.shape != labels.shape:
             raise ImageConversionError(f"real frame sizes differ: rgb {rgb.shape[:2]}, depth "
                                        f"{depth_m.shape}, labels {labels.shape}")
         synth_rgb = synth_depth = None
         if "synth_rgb" in group:
-            synth_rgb = fit_size(rgb_from_image(group["synth_rgb"]), height, width, False)
+            synth_rgb = fit_size(DECODERS["rgb"](group["synth_rgb"]), height, width, False)
         if "synth_depth" in group:
-            synth_depth = fit_size(depth_m_from_image(group["synth_depth"]), height, width,
+            synth_depth = fit_size(DECODERS["depth"](group["synth_depth"]), height, width,
                                    True)
         with self._rng_lock:
             out_rgb, out_depth, _ = class_mix(rgb, depth_m, labels, synth_rgb, synth_depth,
                                               self.p["ratio"], self.p["mode"], self._rng)
         return out_rgb, out_depth, labels
 
-    def _on_group(self, *messages: Image) -> None:
-        group = dict(zip(self.inputs, messages))
-        self.counts["groups"] += 1
+    def on_group(self, *items: tuple[float, Any]) -> None:
+        """A synchronised group (arrival time, message) per input: mix and publish."""
+        self.stats.add("groups")
+        if not any(out.wanted() for out in self.outputs.values()):
+            self.stats.add("skipped_no_subscribers")
+            return
+        group = {name: msg for name, (_, msg) in zip(self.inputs, items)}
         try:
             rgb, depth_m, labels = self.mix(group)
         except (ImageConversionError, ValueError) as exc:
-            self.counts["bad"] += 1
-            self.get_logger().warning(f"dropped a bad group: {exc}", throttle_duration_sec=5.0)
+            self._warn_bad(exc)
             return
         header = group["labels"].header
-        self.pub_rgb.publish(numpy_to_image(rgb, "rgb8", header))
-        self.pub_depth.publish(numpy_to_image(depth_m, "32FC1", header))
-        self.pub_labels.publish(numpy_to_image(labels, labels_encoding(int(labels.max())),
-                                               header))
-        self.counts["published"] += 1
+        sent = self.outputs["rgb"].publish(rgb, "rgb8", header)
+        sent += self.outputs["depth"].publish(depth_m, "32FC1", header)
+        sent += self.outputs["labels"].publish(labels, labels_encoding(int(labels.max())),
+                                               header)
+        self.stats.add("processed")
+        self.stats.add("published", sent)
+        self.stats.latency((time.perf_counter() - min(t for t, _ in items)) * 1e3)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -2,9 +2,10 @@
 
 Publishes ``rgb`` (rgb8), ``depth`` (32FC1 metres; optionally ``depth_mm`` 16UC1) and
 ``labels`` (mono8 NYU40 ids), all three with the same header (stamp = publish time,
-``frame_id`` parameter), at ``rate_hz``. Frame ``i`` is scene ``frame_seed(seed, split, i %
-num_frames)`` of :class:`scmis_core.data.rooms.RoomsDataset`; rendered frames are cached,
-so after the first pass the stream costs no rendering. Everything downstream (synth, mix,
+``frame_id`` parameter), at ``rate_hz``, and its counters on ``/diagnostics``. Frame ``i``
+is scene ``frame_seed(seed, split, i % num_frames)`` of
+:class:`scmis_core.data.rooms.RoomsDataset`; rendered frames are cached, so after the first
+pass the stream costs no rendering. Everything downstream (synth, mix,
 fine-tune, bag recording) runs without a robot.
 
     ros2 run scmis_ros rooms_source --ros-args -p rate_hz:=5.0 -p height:=120 -p width:=160
@@ -22,6 +23,7 @@ from sensor_msgs.msg import Image
 from scmis_core.data.rooms import RoomsDataset
 
 from .conversions import depth_m_to_mm, numpy_to_image
+from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
 from .node_utils import (QOS_PROFILES, Param, ParamStore, qos_from_name, run_node,
                          safe_publish)
 
@@ -41,6 +43,7 @@ PARAMS = [
     Param("qos", "reliable", "QoS profile of the image topics", choices=QOS_PROFILES,
           read_only=True),
     Param("qos_depth", 5, "history depth of the image topics", lo=1, hi=100, read_only=True),
+    *DIAG_PARAMS,
 ]
 
 
@@ -61,6 +64,11 @@ class RoomsSource(Node):
                              if self.p["publish_depth_mm"] else None)
         self._cache: dict[int, tuple[Image, Image, Image, Image | None]] = {}
         self.published = 0
+        self.stats = NodeStats("published")
+        self.diagnostics = Diagnostics(
+            self, self.p, self.stats,
+            lambda: (OK, "", {"frames_rendered": len(self._cache),
+                              "rate_hz": self.p["rate_hz"]}, False))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rooms-source", daemon=True)
         self._thread.start()
@@ -94,6 +102,7 @@ class RoomsSource(Node):
             if not ok:
                 return
             self.published += 1
+            self.stats.add("published")
             next_t = max(next_t + 1.0 / self.p["rate_hz"], time.monotonic() - 1.0)
             self._stop.wait(max(0.0, next_t - time.monotonic()))
 

@@ -11,8 +11,9 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed")
 
 from ros_harness import ros_session  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
+from scmis_ros import image_codecs  # noqa: E402
 from scmis_ros.conversions import (image_to_numpy, labels_from_image,  # noqa: E402
                                    numpy_to_image, stamp_ns)
 from scmis_ros.fixtures import label_map, write_rooms_bag  # noqa: E402
@@ -36,11 +37,12 @@ def image(array, encoding, stamp_ns_, frame="cam"):
 def test_mix_node_synchronises_by_stamp_and_class_mixes(ros):
     _, client, start = ros
     node = start("scmis_ros.mix_node", {"mode": "rgbd", "ratio": 1.0, "tolerance_s": 0.01,
-                                        "qos": "reliable"})
-    reliable = client.qos("reliable", 20)
-    pubs = {name: client.publisher(Image, name, reliable)
+                                        "diagnostics_period_s": 0.2})
+    status = client.diagnostics("mix_node")
+    # default-QoS endpoints (reliable keep-last 20), as a plain rclpy client makes them
+    pubs = {name: client.publisher(Image, name, 20)
             for name in ("rgb", "depth", "labels", "synth/rgb", "synth/depth")}
-    out = {name: client.collect(Image, f"mixed/{name}", reliable)
+    out = {name: client.collect(Image, f"mixed/{name}", 20)
            for name in ("rgb", "depth", "labels")}
     assert client.wait_for_node("mix_node", 60), node.output()
     assert client.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
@@ -78,6 +80,27 @@ def test_mix_node_synchronises_by_stamp_and_class_mixes(ros):
     assert [stamp_ns(m.header) for m in out["rgb"]] == [t1, t1 + 2 * 10**9]
     np.testing.assert_array_equal(image_to_numpy(out["rgb"][1]), real_rgb)
     np.testing.assert_array_equal(image_to_numpy(out["depth"][1]), real_depth)
+    # camera size: 640x480 groups (0.9 MB rgb, 1.2 MB depth each way) arrive whole, every one
+    big_labels = label_map(480, 640, seed=4)
+    big = {"rgb": (np.full((480, 640, 3), 7, np.uint8), "rgb8"),
+           "depth": (np.full((480, 640), 2.0, np.float32), "32FC1"),
+           "labels": (big_labels, "mono8"),
+           "synth/rgb": (np.full((480, 640, 3), 200, np.uint8), "rgb8"),
+           "synth/depth": (np.full((480, 640), 4.0, np.float32), "32FC1")}
+    (result,) = client.set_parameters("mix_node", {"ratio": 1.0})
+    assert result.successful
+    stamps = [t1 + k * 10**9 for k in range(10, 13)]
+    for t in stamps:
+        for name, (arr, enc) in big.items():
+            pubs[name].publish(image(arr, enc, t))
+        assert client.spin_until(lambda: all(any(stamp_ns(m.header) == t for m in got)
+                                             for got in out.values()), 60), node.output()
+    for name in ("rgb", "depth", "labels"):
+        assert [stamp_ns(m.header) for m in out[name]][-3:] == stamps, name
+    np.testing.assert_array_equal(image_to_numpy(out["rgb"][-1]), big["synth/rgb"][0])
+    assert client.spin_until(lambda: status and status[-1]["processed"] >= 5, 10), status[-1:]
+    # (WARN is possible: latency above 2 s on a loaded CPU)
+    assert status[-1]["bad"] == 0 and status[-1]["level"] != "ERROR", status[-1]["message"]
     assert node.stop() == 0
 
 
@@ -90,17 +113,16 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
         "    arch: esanet-r18\n    arch_kwargs: '{base_width: 8, decoder_blocks: 1}'\n"
         "    height: 16\n    width: 16\n    batch_size: 2\n    min_buffer: 2\n"
         "    train_rate_hz: 0.0\n    checkpoint_every: 3\n    max_steps: 6\n"
-        "    device: cpu\n    qos: reliable\n")
+        "    device: cpu\n")
     node = start("scmis_ros.finetune_node", params_file=params_file)
-    reliable = client.qos("reliable", 20)
-    pubs = {name: client.publisher(Image, f"mixed/{name}", reliable)
+    pubs = {name: client.publisher(Image, f"mixed/{name}", 20)
             for name in ("rgb", "depth", "labels")}
-    preds = client.collect(Image, "segmentation/labels", reliable)
+    preds = client.collect(Image, "segmentation/labels", 20)
     metrics = client.status("finetune/metrics")
     assert client.wait_for_node("finetune_node", 60), node.output()
     assert client.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
                              30), node.output()
-    labels = label_map(20, 24, num_classes=5, seed=1)
+    labels = label_map(480, 640, num_classes=5, seed=1)  # camera size
     rgb = np.stack([labels * 40, 255 - labels * 40, labels * 10], -1).astype(np.uint8)
     depth = (labels.astype(np.float32) * 0.5)
     sent = [0]
@@ -118,7 +140,7 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     assert steps[:6] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(m["loss"]) and 2 <= m["buffer"] for m in metrics)
     pred = preds[-1]
-    assert (pred.height, pred.width, pred.encoding) == (20, 24, "mono8")
+    assert (pred.height, pred.width, pred.encoding) == (480, 640, "mono8")
     assert stamp_ns(pred.header) >= 7 * 10**9 and pred.header.frame_id == "cam"
     assert 1 <= labels_from_image(pred).min() and labels_from_image(pred).max() <= 40
     ckpt = tmp_path / "ft" / "finetune.pt"
@@ -130,12 +152,32 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     assert load_checkpoint(ckpt, kind="segmenter")["step"] == 6
     seg = Segmenter.from_checkpoint(ckpt, device="cpu")
     assert seg.num_classes == 40 and type(seg.model).__name__ == "ESANet"
-    # a restart resumes at step 6 and trains on to max_steps 8
+    # a restart resumes at step 6 and trains on to max_steps 8, now on compressed frames the
+    # image_transport way (found by itself: transport auto): jpeg colour, compressedDepth, png
     metrics.clear()
+    comp = {name: client.publisher(CompressedImage, f"mixed/{name}/{sub}", 20)
+            for name, sub in (("rgb", "compressed"), ("depth", "compressedDepth"),
+                              ("labels", "compressed"))}
+    payloads = {"rgb": image_codecs.encode_image(rgb, "rgb8", "jpeg"),
+                "depth": image_codecs.encode_depth_m(depth, "16UC1"),
+                "labels": image_codecs.encode_image(labels, "mono8", "png")}
+
+    def send_compressed():
+        t = (7 + sent[0]) * 10**9
+        for name, (fmt, data) in payloads.items():
+            msg = CompressedImage(format=fmt, data=data)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(t, 10**9)
+            comp[name].publish(msg)
+        sent[0] += 1
+
+    for pub in pubs.values():
+        client.node.destroy_publisher(pub)
     # arch and arch_kwargs empty: both come from the checkpoint resumed from
     again = start("scmis_ros.finetune_node", {"max_steps": 8, "arch": "", "arch_kwargs": ""},
                   name="again", params_file=params_file)
-    assert client.spin_until(lambda: len(metrics) >= 2, 90, every=send), again.output()
+    assert client.spin_until(lambda: len(metrics) >= 2, 90, every=send_compressed), \
+        again.output()
+    assert "mixed/depth/compressedDepth (CompressedImage" in again.output()
     assert [m["step"] for m in metrics[:2]] == [7, 8]
     assert "resumed from" in again.output() and "at step 6" in again.output()
     assert again.stop() == 0
