@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .depth_range import unit_to_metres
+from .models.noise import sample_z
 
 #: ONNX opset of the exported graph (ONNX Runtime >= 1.13, TensorRT >= 8.5 run it).
 OPSET = 17
@@ -82,11 +83,15 @@ class SynthesisGraph(nn.Module):
     """``labels (B,H,W) int64 [, z] -> (rgb [-1,1], depth_m metres)``: what is exported.
 
     Wraps an :func:`inference_copy` of the generator; the outputs are those of the variant,
-    in the order ``rgb``, ``depth_m`` (see :attr:`output_names`).
+    in the order ``rgb``, ``depth_m`` (see :attr:`output_names`). The benchmarks time this
+    same module for every backend; ``memory_format`` (``torch.channels_last`` for CUDA
+    tensor cores) is the layout of the one-hot input, a no-op in the exported graph.
     """
 
-    def __init__(self, generator: nn.Module, num_classes: int, max_depth_m: float) -> None:
+    def __init__(self, generator: nn.Module, num_classes: int, max_depth_m: float,
+                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
         super().__init__()
+        self.memory_format = memory_format
         self.generator = inference_copy(generator)
         self.num_classes = int(num_classes)
         self.max_depth_m = float(max_depth_m)
@@ -107,6 +112,7 @@ class SynthesisGraph(nn.Module):
     def forward(self, labels: torch.Tensor, z: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, ...]:
         onehot = (labels[:, None] == self.class_ids).float()  # (B, N, H, W), void all zero
+        onehot = onehot.contiguous(memory_format=self.memory_format)
         if z is None:
             z = onehot.new_zeros((labels.shape[0], 0))
         out = self.generator(onehot, z)
@@ -143,8 +149,7 @@ def export_onnx(generator: nn.Module, num_classes: int, *, max_depth_m: float,
     args: tuple[torch.Tensor, ...] = (labels,)
     spatial = bool(getattr(generator, "spatial_noise", False))
     if graph.z_dim:
-        z_shape = (1, graph.z_dim, height, width) if spatial else (1, graph.z_dim)
-        args += (torch.randn(z_shape),)
+        args += (sample_z(generator, 1, height, width),)
     axes: dict[str, dict[int, str]] = {}
     hw = {1: "height", 2: "width"} if dynamic else {}
     axes["labels"] = {0: "batch", **hw}
