@@ -29,7 +29,7 @@ VERSION = 1
 #: ``config`` that rebuild the network.
 KINDS: dict[str, dict[str, tuple[str, ...]]] = {
     "gan": {"models": ("G",), "config": ("model",)},
-    "segmenter": {"models": ("segmenter",), "config": ("arch",)},
+    "segmenter": {"models": ("segmenter",), "config": ("arch", "data")},
 }
 
 
@@ -53,7 +53,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         raise CheckpointError(f"checkpoint {path}: file is empty (interrupted copy?)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError as exc:  # unreadable (permissions, I/O error): not a format problem
+    except PermissionError as exc:  # unreadable: not a format problem
         raise CheckpointError(f"checkpoint {path}: cannot be read "
                               f"({exc.strerror or exc})") from None
     except Exception as exc:  # noqa: BLE001 - corrupt bytes raise anything from the parsers

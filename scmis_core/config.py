@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from .cli import entry_point
 from .variants import DISC_INPUTS, VARIANTS, pair_error, resolve_disc
 
 
@@ -216,7 +217,11 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against a field type; ints are accepted for floats."""
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{key}: expected a finite number, found an integer of "
+                              f"{len(str(value))} digits") from None
     if tp is float and isinstance(value, str):
         try:  # YAML 1.1 reads "1e-4" (no dot) as a string
             value = float(value)
@@ -323,9 +328,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path}: not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}: "
+                          f"{exc.reason})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"config file {path}: not valid YAML "
+                          f"({' '.join(str(exc).split())})") from None
+    except (OSError, RecursionError) as exc:  # unreadable; absurdly nested YAML
+        raise ConfigError(f"config file {path}: cannot be read "
+                          f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -340,11 +352,18 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     The config name defaults to the file's stem.
     """
     data: dict[str, Any] = {}
-    if path is not None:
-        data = load_yaml(path)
-        data.setdefault("name", Path(path).stem)
-    apply_overrides(data, overrides)
-    return from_dict(data)
+    overrides = list(overrides)
+    if path is None:
+        apply_overrides(data, overrides)
+        return from_dict(data)
+    data = load_yaml(path)
+    data.setdefault("name", Path(path).stem)
+    try:
+        apply_overrides(data, overrides)
+        return from_dict(data)
+    except ConfigError as exc:  # name the file as well as the key
+        raise ConfigError(f"config file {path}{' with overrides' if overrides else ''}: "
+                          f"{exc}") from None
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -365,6 +384,7 @@ def describe(node: Any = None, prefix: str = "") -> list[str]:
     return lines
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.config [CONFIG] [key=value ...]``: print the resolved config."""
     parser = argparse.ArgumentParser(
@@ -380,11 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config is None and not args.overrides:
         print("\n".join(describe()))
         return 0
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, args.overrides)
     sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return 0
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from .checkpoint import CheckpointError
-from .config import Config, ConfigError, from_dict, load_config
+from .cli import (add_config_arguments, add_device_argument, add_memory_limit_argument,
+                  entry_point, writable_folder)
+from .config import Config, from_dict, load_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .metrics.depth import DepthErrors
 from .metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
+from .models.noise import sample_z
 from .runtime import atomic_write_text
 
 
@@ -83,10 +84,7 @@ class GeneratorEvaluator:
         outputs = getattr(generator, "outputs", ("rgb", "depth"))
         for batch in self._batches():
             labels = batch["labels"].to(self.device)
-            z_shape = (len(labels), generator.z_dim)
-            if getattr(generator, "spatial_noise", False):
-                z_shape += tuple(labels.shape[-2:])
-            z = torch.randn(z_shape, generator=rng).to(self.device)
+            z = sample_z(generator, *labels.shape, rng, device=self.device)
             out = generator(one_hot(labels, self.num_classes, check=False), z)
             if "rgb" in out:
                 fake_stats.update(self.extractor(out["rgb"].float().clamp(-1, 1)))
@@ -165,6 +163,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_core.evaluate``."""
     from .synthesize import Synthesizer
@@ -177,54 +176,51 @@ def main(argv: list[str] | None = None) -> int:
                         help="generator checkpoint; repeat for several rows")
     parser.add_argument("--segmenter", default="", help="segmenter checkpoint for mIoU "
                         "(python -m scmis_core.segment train ...)")
-    parser.add_argument("--config", help="YAML config for the data (default: each "
-                        "checkpoint's own)")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides of the data config")
+    add_config_arguments(parser, "for the data; default: each checkpoint's own")
     parser.add_argument("--num-images", type=int, default=None,
                         help="test frames to use (default eval.num_images)")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
+    add_memory_limit_argument(parser)
     parser.add_argument("--raw-weights", action="store_true",
                         help="evaluate the trained G weights instead of their EMA")
     parser.add_argument("--out", required=True, help="report folder")
     args = parser.parse_args(argv)
-    try:
-        rows = []
-        evaluators: dict[str, GeneratorEvaluator] = {}
-        segmenter = None
-        for path in args.checkpoint:
-            synth = Synthesizer.from_checkpoint(path, device=args.device,
-                                                use_ema=not args.raw_weights)
-            if args.config or args.overrides:
-                cfg = load_config(args.config, args.overrides)
-            else:
-                cfg = from_dict(synth.config)
-            if args.segmenter and segmenter is None:
-                from .segment import Segmenter
-                segmenter = Segmenter.from_checkpoint(args.segmenter, synth.device)
-            key = json.dumps(cfg.data.__dict__, sort_keys=True)
-            if key not in evaluators:
-                evaluators[key] = GeneratorEvaluator(
-                    test_dataset(cfg), synth.num_classes,
-                    num_images=args.num_images or cfg.eval.num_images,
-                    batch_size=cfg.eval.batch_size, device=synth.device,
-                    max_depth_m=cfg.data.max_depth_m, segmenter=segmenter)
-            metrics = evaluators[key](synth.generator)
-            outputs = synth.outputs
-            modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
-                "RGB" if "rgb" in outputs else "Depth")
-            weights = "raw G" if args.raw_weights else "EMA G"
-            rows.append({"method": f"{cfg.model.variant} ({Path(path).parent.name}/"
-                                   f"{Path(path).name}, step {synth.step}, {weights})",
-                         "modality": modality, "checkpoint": str(path), "metrics": metrics,
-                         "num_images": evaluators[key].count})
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "report.json", json.dumps(rows, indent=2))
-        table = markdown_table(rows)
-        atomic_write_text(out / "report.md", table)
-    except (CheckpointError, ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.num_images is not None and args.num_images < 2:
+        parser.error(f"--num-images: expected >= 2, found {args.num_images}")
+    out = writable_folder(args.out)
+    rows = []
+    evaluators: dict[str, GeneratorEvaluator] = {}
+    segmenter = None
+    for path in args.checkpoint:
+        synth = Synthesizer.from_checkpoint(path, device=args.device,
+                                            use_ema=not args.raw_weights,
+                                            max_memory_mb=args.max_memory_mb)
+        if args.config or args.overrides:
+            cfg = load_config(args.config, args.overrides)
+        else:
+            cfg = from_dict(synth.config)
+        if args.segmenter and segmenter is None:
+            from .segment import Segmenter
+            segmenter = Segmenter.from_checkpoint(args.segmenter, synth.device)
+        key = json.dumps(cfg.data.__dict__, sort_keys=True)
+        if key not in evaluators:
+            evaluators[key] = GeneratorEvaluator(
+                test_dataset(cfg), synth.num_classes,
+                num_images=args.num_images or cfg.eval.num_images,
+                batch_size=cfg.eval.batch_size, device=synth.device,
+                max_depth_m=cfg.data.max_depth_m, segmenter=segmenter)
+        metrics = evaluators[key](synth.generator)
+        outputs = synth.outputs
+        modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
+            "RGB" if "rgb" in outputs else "Depth")
+        weights = "raw G" if args.raw_weights else "EMA G"
+        rows.append({"method": f"{cfg.model.variant} ({Path(path).parent.name}/"
+                               f"{Path(path).name}, step {synth.step}, {weights})",
+                     "modality": modality, "checkpoint": str(path), "metrics": metrics,
+                     "num_images": evaluators[key].count})
+    atomic_write_text(out / "report.json", json.dumps(rows, indent=2))
+    table = markdown_table(rows)
+    atomic_write_text(out / "report.md", table)
     print(table, end="")
     print(f"report: {out / 'report.json'}, {out / 'report.md'}")
     return 0

@@ -32,15 +32,18 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-#: Default limit of the estimated memory of one generator (weights + activations), MiB.
-DEFAULT_MAX_MEMORY_MB = 8192
+from .cli import DEFAULT_MAX_MEMORY_MB, MEMORY_LIMIT_FLAG
+
+__all__ = ["DEFAULT_MAX_MEMORY_MB", "ACTIVATION_OVERHEAD", "LIMIT_FLAG", "ResourceLimitError",
+           "format_bytes", "check_limit", "count_parameters", "generator_parameter_bytes",
+           "ActivationProfile"]
 
 #: Factor on the traced layer outputs for the memory they do not show (measured on CPU:
 #: peak RSS / traced peak was 1.6-2.5 for the scmis generator at 512x512, widths 16 and 64).
 ACTIVATION_OVERHEAD = 2.0
 
 #: Command-line flag named in the errors.
-LIMIT_FLAG = "--max-memory-mb"
+LIMIT_FLAG = MEMORY_LIMIT_FLAG
 
 
 class ResourceLimitError(ValueError):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from .atomic_files import atomic_write, atomic_write_bytes, atomic_write_text
+
+__all__ = ["select_device", "seed_everything", "capture_rng_state", "restore_rng_state",
+           "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save"]
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -61,33 +64,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place.
-
-    ``write(tmp_path)`` produces the content. A crash leaves the old file (if any) intact and
-    no partial file under the final name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` with :func:`atomic_write`."""
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text))

@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,9 @@ from tqdm import tqdm
 
 from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
                          load_module_state, save_checkpoint)
-from .config import ConfigError, DataConfig, from_dict
+from .cli import (add_config_arguments, add_device_argument, entry_point, parse_size,
+                  writable_folder, writable_parent)
+from .config import DataConfig, from_dict
 from .data.base import LabelledDataset
 from .data.registry import dataset_from_config
 from .data.transforms import TorchDataset, inverse_frequency_weights
@@ -86,7 +87,14 @@ class Segmenter:
         if arch not in SEGMENTERS:
             raise CheckpointError(f"checkpoint {path}: unknown segmenter {arch!r}; expected "
                                   f"one of {', '.join(SEGMENTERS)}")
-        model = SEGMENTERS[arch](state["num_classes"], **state["config"].get("arch_kwargs", {}))
+        kwargs = state["config"].get("arch_kwargs", {})
+        try:
+            if not isinstance(kwargs, dict):
+                raise TypeError(f"arch_kwargs is a {type(kwargs).__name__}")
+            model = SEGMENTERS[arch](state["num_classes"], **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path}: its {arch} arguments do not build a "
+                                  f"network ({' '.join(str(exc).split())})") from None
         load_module_state(model, state["models"]["segmenter"], path, "segmenter")
         return cls(model, int(state["num_classes"]), list(state.get("class_names", [])), dev,
                    state["config"])
@@ -655,9 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Data comes from the data section of --config and "
                         "dotted overrides (data.source=nyuv2 data.root=DIR data.height=480 "
                         "data.width=640 data.random_crop=true data.flip=true).")
-    tr.add_argument("--config", help="YAML config whose data section is used")
-    tr.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.height=64")
-    tr.add_argument("--device", default="auto")
+    add_config_arguments(tr, "whose data section is used")
+    add_device_argument(tr)
     tr.add_argument("--out", required=True, help="run folder (segmenter.pt, step_*.pt, tb/)")
     tr.add_argument("--resume", action="store_true",
                     help="continue from the newest step_*.pt in --out")
@@ -665,46 +672,43 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_arguments(tr)
     ev = sub.add_parser("eval", help="mIoU of a segmenter checkpoint on a test split")
     ev.add_argument("--checkpoint", required=True)
-    ev.add_argument("--config", help="YAML config whose data section is used (default: the "
-                    "checkpoint's)")
-    ev.add_argument("overrides", nargs="*")
-    ev.add_argument("--size", default=None, help="HxW")
+    add_config_arguments(ev, "whose data section is used; default: the checkpoint's")
+    ev.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                    help="evaluate at HxW (default: the data config's size)")
     ev.add_argument("--limit", type=int, default=0, help="test frames (0 = all)")
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--confusion", default="", help="write a confusion-matrix PNG here")
-    ev.add_argument("--device", default="auto")
+    add_device_argument(ev)
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.segment train|eval``."""
     from .config import load_config
-    from .data.registry import parse_size
 
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "train":
-            cfg = load_config(args.config, args.overrides)
-            opts = options_from_args(args)
-            result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
-                                      progress=not args.no_progress).fit(resume=args.resume)
+    if args.command == "train":
+        writable_folder(args.out)
+        cfg = load_config(args.config, args.overrides)
+        opts = options_from_args(args)
+        result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
+                                  progress=not args.no_progress).fit(resume=args.resume)
+    else:
+        if args.confusion:
+            writable_parent(args.confusion, "--confusion")
+        seg = Segmenter.from_checkpoint(args.checkpoint, args.device)
+        if args.config or args.overrides:
+            data_cfg = load_config(args.config, args.overrides).data
         else:
-            seg = Segmenter.from_checkpoint(args.checkpoint, args.device)
-            if args.config or args.overrides:
-                data_cfg = load_config(args.config, args.overrides).data
-            else:
-                data_cfg = from_dict({"data": seg.info["data"]}).data
-            if args.size:
-                data_cfg.height, data_cfg.width = parse_size(args.size)
-            test = TorchDataset.from_config(data_cfg, data_cfg.test_split, train=False)
-            conf = evaluate_segmenter(seg, test, args.batch_size, args.limit or None)
-            result = confusion_report(conf, seg.class_names)
-            if args.confusion:
-                conf.save_confusion_png(args.confusion, seg.class_names)
-    except (CheckpointError, ConfigError, ValueError, FileNotFoundError, RuntimeError,
-            argparse.ArgumentTypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            data_cfg = from_dict({"data": seg.info["data"]}).data
+        if args.size:
+            data_cfg.height, data_cfg.width = args.size
+        test = TorchDataset.from_config(data_cfg, data_cfg.test_split, train=False)
+        conf = evaluate_segmenter(seg, test, args.batch_size, args.limit or None)
+        result = confusion_report(conf, seg.class_names)
+        if args.confusion:
+            conf.save_confusion_png(args.confusion, seg.class_names)
     print(json.dumps(result, indent=2))
     return 0
 

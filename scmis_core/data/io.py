@@ -12,6 +12,10 @@ Conventions (the NYUv2 layout this project exports to):
   0 = no measurement; returned as float32 (H, W) metres.
 - Labels: single-channel 8- or 16-bit PNG (palette PNGs give their indices), returned as int64
   (H, W) class ids, 0 = void.
+
+Files are untrusted input: whatever a decoder raises on corrupt bytes becomes the
+:class:`ValueError` naming the file. Writers are atomic (temporary file, fsync, rename), so a
+crash never leaves a truncated PNG under the final name.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from ..atomic_files import atomic_write_bytes
 
 #: Largest depth a 16-bit millimetre PNG can hold.
 MAX_DEPTH_MM = 65535
@@ -38,7 +44,11 @@ def _check_file(path: str | Path, kind: str) -> Path:
 
 def _imread_unchanged(path: Path, kind: str) -> np.ndarray:
     """Decode with OpenCV keeping bit depth and channel count (no conversion)."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ValueError(f"{kind} file {path}: cannot decode it as an image "
+                         f"({' '.join(str(exc).split())[:200]})") from None
     if image is None:
         raise ValueError(f"{kind} file {path}: cannot decode it as an image "
                          "(not a PNG/JPEG, or corrupt)")
@@ -96,8 +106,13 @@ def read_labels(path: str | Path) -> np.ndarray:
         with Image.open(path) as image:
             mode = image.mode
             array = np.asarray(image)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"label file {path}: cannot decode it as an image ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt bytes raise OSError, SyntaxError,
+        # ValueError, zlib.error, struct.error, DecompressionBombError, ... from Pillow
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"label file {path}: cannot decode it as an image "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+                         ) from None
     if mode in ("L", "P", "I;16", "I;16L", "I;16B"):
         return array.astype(np.int64)
     if mode == "I":  # 32-bit integer image (some encoders / older Pillow for 16-bit PNGs)
@@ -117,10 +132,14 @@ def _prepare_parent(path: str | Path) -> Path:
 
 
 def _imwrite(path: Path, image: np.ndarray, kind: str) -> None:
+    """Encode as PNG in memory, then write atomically."""
     if path.suffix.lower() != ".png":
         raise ValueError(f"{kind} file {path}: expected a .png name, found {path.suffix!r}")
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"{kind} file {path}: could not be written")
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"{kind} file {path}: OpenCV could not encode a {image.dtype} "
+                         f"{image.shape} image as PNG")
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray) -> None:

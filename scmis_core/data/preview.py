@@ -9,17 +9,17 @@ black) and labels :func:`scmis_core.data.labels.colorize_labels` with the source
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from ..cli import (CliError, OneLineArgumentParser, entry_point, finite_float, parse_size,
+                   writable_parent)
+from ..visualize import grid, sample_panels
 from .base import LabelledDataset
 from .io import write_rgb
-from .registry import (CliError, OneLineArgumentParser, add_source_arguments, open_from_args,
-                       parse_size)
-from ..visualize import grid, sample_panels
+from .registry import add_source_arguments, open_from_args
 from .transforms import resize
 
 #: Width of the white gaps between panels and rows, in pixels.
@@ -55,41 +55,37 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
                         help="panel size HxW, e.g. 240x320 (default: the first frame's size; "
                              "rooms: generated at HxW, default 240x320)")
-    parser.add_argument("--max-depth-m", type=float, default=10.0,
+    parser.add_argument("--max-depth-m", type=finite_float, default=10.0,
                         help="depth shown at the red end of the colour ramp (default 10 m)")
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Write the preview; return the exit code (2 and one ``error:`` line on bad input)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
         return int(exc.code or 0)
-    try:
-        if args.n < 1:
-            raise CliError(f"--n: expected a positive frame count, found {args.n}")
-        if args.start < 0:
-            raise CliError(f"--start: expected a non-negative index, found {args.start}")
-        if not args.max_depth_m > 0:
-            raise CliError(f"--max-depth-m: expected a positive depth, found "
-                           f"{args.max_depth_m}")
-        out = Path(args.out)
-        if out.suffix.lower() != ".png":
-            raise CliError(f"--out: expected a .png file name, found {out.name!r}")
-        dataset = open_from_args(args, args.split, args.size, args.start + args.n)
-        if args.start >= len(dataset):
-            raise CliError(f"--start: expected an index below the {len(dataset)} frames of "
-                           f"{args.source} {args.split}, found {args.start}")
-        indices = list(range(args.start, min(args.start + args.n, len(dataset))))
-        grid = preview_grid(dataset, indices, args.size, args.max_depth_m, progress=True)
-        write_rgb(out, grid)
-        print(f"wrote {len(indices)} frames of {args.source} {args.split} to {out} "
-              f"({grid.shape[1]}x{grid.shape[0]} px)")
-    except (CliError, ValueError, OSError, ImportError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    if args.n < 1:
+        raise CliError(f"--n: expected a positive frame count, found {args.n}")
+    if args.start < 0:
+        raise CliError(f"--start: expected a non-negative index, found {args.start}")
+    if not args.max_depth_m > 0:
+        raise CliError(f"--max-depth-m: expected a positive depth, found {args.max_depth_m}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise CliError(f"--out: expected a .png file name, found {out.name!r}")
+    writable_parent(out)
+    dataset = open_from_args(args, args.split, args.size, args.start + args.n)
+    if args.start >= len(dataset):
+        raise CliError(f"--start: expected an index below the {len(dataset)} frames of "
+                       f"{args.source} {args.split}, found {args.start}")
+    indices = list(range(args.start, min(args.start + args.n, len(dataset))))
+    grid = preview_grid(dataset, indices, args.size, args.max_depth_m, progress=True)
+    write_rgb(out, grid)
+    print(f"wrote {len(indices)} frames of {args.source} {args.split} to {out} "
+          f"({grid.shape[1]}x{grid.shape[0]} px)")
     return 0
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..cli import entry_point
 from ..config import ModelConfig
 from . import VARIANTS, build_discriminator, build_generator
 
@@ -85,6 +86,7 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and print the summary table."""
     parser = argparse.ArgumentParser(
