@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import torch
 
+from .cli import entry_point
 from .config import from_dict
 from .data.registry import parse_size
 from .runtime import select_device
@@ -102,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m scmis_core.bench``."""
+    """Entry point of ``python -m scmis_core.bench`` (expected failures: one line, exit 2)."""
     import sys
 
     argv = sys.argv[1:] if argv is None else argv

@@ -239,3 +239,11 @@ def test_no_traceback_in_a_real_process(module, args, tmp_path, non_utf8_yaml):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert "Traceback" not in proc.stderr and len(lines) == 1 and lines[0].startswith("error:")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_bench_missing_device_is_one_line(capsys):
+    from scmis_core.bench import main
+
+    assert main(["all", "--device", "cuda"]) == 2  # was a RuntimeError traceback
+    _one_error_line(capsys, "CUDA is not available")
