@@ -1,7 +1,13 @@
-"""Shared test fixtures: DDS kept on loopback with a per-run domain id, real-data paths."""
+"""Shared test fixtures: DDS kept on loopback with a per-run domain id, real-data paths.
+
+Tests never change the environment they run in: the installed distributions (name and
+version) are recorded when the run starts and compared when it ends; a difference fails the
+run (:func:`pytest_sessionfinish`).
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -14,6 +20,38 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+
+
+def installed_distributions() -> dict[str, str]:
+    """{normalised name: version} of every distribution the interpreter can see."""
+    found = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower().replace("_", "-")] = dist.version
+    return found
+
+
+_INSTALLED_AT_START = installed_distributions()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a test installed, removed or changed a distribution."""
+    now = installed_distributions()
+    if now == _INSTALLED_AT_START:
+        return
+    changes = sorted(
+        f"{name}: {_INSTALLED_AT_START.get(name, 'absent')} -> {now.get(name, 'absent')}"
+        for name in set(now) | set(_INSTALLED_AT_START)
+        if now.get(name) != _INSTALLED_AT_START.get(name))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = ("the tests changed the installed packages of this environment (a test must "
+               "never do that): " + "; ".join(changes))
+    if reporter is not None:
+        reporter.write_line(f"ERROR: {message}", red=True)
+    else:
+        print(f"ERROR: {message}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def nyu_mini_path() -> Path | None:

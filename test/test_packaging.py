@@ -1,4 +1,10 @@
-"""The ament_python package installs its share files where ament_index finds them."""
+"""The ament_python package installs its share files where ament_index finds them.
+
+The install test never touches the environment the tests run in: pip installs into a
+temporary prefix with ``--ignore-installed`` (without it pip first uninstalls the venv's own
+``scmis_ros``, which then stays missing) and no cache; conftest checks at the end of every
+run that the installed distributions are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import installed_distributions
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_FILES = ["setup.py", "setup.cfg", "package.xml", "README.md", "resource", "launch",
@@ -50,9 +57,12 @@ def test_install_into_prefix_is_found_by_ament_index(tmp_path):
         elif path.exists():
             shutil.copy2(path, src / name)
     prefix = tmp_path / "prefix"
+    before = installed_distributions()
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "--no-build-isolation", "--no-compile", "--disable-pip-version-check",
-                    "--prefix", str(prefix), str(src)], check=True, cwd=tmp_path)
+                    "--ignore-installed", "--no-cache-dir", "--prefix", str(prefix),
+                    str(src)], check=True, cwd=tmp_path)
+    assert installed_distributions() == before  # the venv's own scmis_ros is still there
     site = next(prefix.glob("lib/python3*/site-packages"))
     probe = (
         "import json, os\n"
@@ -85,3 +95,18 @@ def test_install_into_prefix_is_found_by_ament_index(tmp_path):
     where = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                            capture_output=True, text=True, cwd=tmp_path).stdout
     assert where.startswith(str(site))
+
+
+def test_a_changed_environment_fails_the_run(tmp_path):
+    """conftest's end-of-run check: simulate a test that removed a distribution."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("import conftest\n\n\ndef test_removes_a_package():\n"
+                     "    conftest._INSTALLED_AT_START['scmis-fake-dist'] = '1.0'\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "test"), str(REPO)]))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest",
+                           "-p", "no:cacheprovider", str(probe)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
+    assert "changed the installed packages" in proc.stdout
+    assert "scmis-fake-dist: 1.0 -> absent" in proc.stdout
