@@ -1,9 +1,12 @@
 """ament_python package ``scmis_ros``; it also installs the framework-agnostic ``scmis_core``.
 
-Under colcon, console scripts go to ``lib/scmis_ros`` (setup.cfg). Under a plain ``pip
-install .`` (the project venv) pip puts console scripts in ``bin/``; the small wrappers in
-``lib/scmis_ros/`` are installed as data files so that ``ros2 run scmis_ros <exe>`` and
-``launch_ros`` ``Node(package='scmis_ros', executable=...)`` find them in both cases.
+The ROS executables are installed one way only: the small wrappers in ``lib/scmis_ros/``
+(data files, so ``<prefix>/lib/scmis_ros/<exe>`` under ``colcon build`` and under ``pip
+install .`` alike), which ``ros2 run scmis_ros <exe>`` and ``launch_ros``
+``Node(package='scmis_ros', executable=...)`` find. They are not console scripts too: under
+colcon those would be written to the same paths (and ``pip`` would put them in ``bin/``,
+where ROS does not look). The command-line tools ``scmis-*`` are console scripts in
+``<prefix>/bin``.
 """
 
 from glob import glob
@@ -13,7 +16,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "scmis_ros"
 
-# Executables: name -> module with a main(). Each has a wrapper in lib/scmis_ros/.
+# ROS executables: name -> module with a main(); each is a wrapper in lib/scmis_ros/ (tested).
 EXECUTABLES = {
     "rooms_source": "scmis_ros.rooms_source",
     "synth_node": "scmis_ros.synth_node",
@@ -60,7 +63,6 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     entry_points={
-        "console_scripts": [f"{name} = {module}:main"
-                            for name, module in {**EXECUTABLES, **CLIS}.items()],
+        "console_scripts": [f"{name} = {module}:main" for name, module in CLIS.items()],
     },
 )

@@ -14,9 +14,11 @@ mix node (all three); with ``labels:=segmenter`` the label node predicts the lab
 rgb_topic + depth_topic instead (on ``segmenter/labels``; for cameras and bags without a
 label topic) and labels_topic is not used. The fine-tune node trains on
 mixed/{rgb,depth,labels} and publishes segmentation/labels and finetune/metrics. Node
-parameters come from ``params_file`` (default: the package's config/ros_nodes.yaml); an
+parameters come from ``params_file`` (default: the package's config/ros/nodes.yaml); an
 argument given on the command line overrides its parameter, an empty one (the default) keeps
-the file's value. ``--show-args`` lists them all.
+the file's value. ``--show-args`` lists them all. The synth node is a lifecycle node that
+configures and activates itself; ``autostart:=false`` leaves it unconfigured (``ros2
+lifecycle set /synth_node configure``, then ``activate``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from scmis_ros.launch_utils import (FROM_FILE, declare_arguments, is_value, overrides,
-                                    params_file)
+from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG,
+                                    declare_arguments, is_value, overrides, params_file,
+                                    synth_node)
 
 ARGS = [
     ("source", "rooms", "where real frames come from: rooms (procedural stream), bag (replay "
@@ -57,8 +60,8 @@ ARGS = [
     ("segmenter", "", "segmenter checkpoint to start fine-tuning from" + FROM_FILE, None),
     ("train_rate", "", "fine-tune steps per second at most, 0 = no limit" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
-    ("params_file", "", "YAML parameter file; empty = the package's config/ros_nodes.yaml",
-     None),
+    AUTOSTART_ARG,
+    PARAMS_FILE_ARG,
 ]
 
 
@@ -86,10 +89,7 @@ def _nodes(context: LaunchContext) -> list[Node]:
              remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"segmenter": ("label_segmenter", str),
                                                      "device": ("device", str)})], **common),
-        Node(package="scmis_ros", executable="synth_node", name="synth_node",
-             remappings=[labels_in],
-             parameters=[params, overrides(context, {"checkpoint": ("checkpoint", str),
-                                                     "device": ("device", str)})], **common),
+        synth_node(context, params, [labels_in], **common),
         Node(package="scmis_ros", executable="mix_node", name="mix_node",
              remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"mode": ("mode", str),

@@ -3,10 +3,14 @@
     ros2 launch scmis_ros synth.launch.py                         # procedural rooms source
     ros2 launch scmis_ros synth.launch.py source:=bag bag:=PATH labels_topic:=/camera/labels
     ros2 launch scmis_ros synth.launch.py source:=none labels_topic:=/my/labels checkpoint:=X
+    ros2 launch scmis_ros synth.launch.py autostart:=false   # then: ros2 lifecycle set
+                                                              # /synth_node configure, activate
 
-Node parameters come from ``params_file`` (default: the package's config/ros_nodes.yaml); an
+Node parameters come from ``params_file`` (default: the package's config/ros/nodes.yaml); an
 argument given on the command line overrides its parameter, an empty one (the default) keeps
-the file's value. ``ros2 launch scmis_ros synth.launch.py --show-args`` lists them all.
+the file's value. ``ros2 launch scmis_ros synth.launch.py --show-args`` lists them all. The
+synth node is a lifecycle node (``launch_ros.actions.LifecycleNode``) that configures and
+activates itself; ``autostart:=false`` leaves it unconfigured.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from launch.actions import OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from scmis_ros.launch_utils import (FROM_FILE, declare_arguments, is_value, overrides,
-                                    params_file)
+from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG,
+                                    declare_arguments, is_value, overrides, params_file,
+                                    synth_node)
 
 ARGS = [
     ("source", "rooms", "where label images come from: rooms (procedural stream), bag "
@@ -35,8 +40,8 @@ ARGS = [
     ("width", "", "rooms frame width (source:=rooms)" + FROM_FILE, None),
     ("seed", "", "generator noise seed, -1 = fresh noise per label image" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
-    ("params_file", "", "YAML parameter file; empty = the package's config/ros_nodes.yaml",
-     None),
+    AUTOSTART_ARG,
+    PARAMS_FILE_ARG,
 ]
 
 
@@ -57,12 +62,8 @@ def _nodes(context: LaunchContext) -> list[Node]:
                                                      "rate": ("rate", float),
                                                      "loop": ("loop", bool)})],
              output="screen"),
-        Node(package="scmis_ros", executable="synth_node", name="synth_node", namespace=ns,
-             remappings=[labels],
-             parameters=[params, overrides(context, {"checkpoint": ("checkpoint", str),
-                                                     "device": ("device", str),
-                                                     "seed": ("seed", int)})],
-             output="screen"),
+        synth_node(context, params, [labels], {"seed": ("seed", int)}, namespace=ns,
+                   output="screen"),
     ]
 
 

@@ -9,10 +9,16 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import EqualsSubstitution, LaunchConfiguration
 
 #: Suffix of the description of arguments whose empty default keeps the parameter file's value.
 FROM_FILE = "; empty = the parameter file's value"
+#: The arguments both launch files declare for the synth node's lifecycle and parameters.
+PARAMS_FILE_ARG = ("params_file", "", "YAML parameter file; empty = the package's "
+                   "config/ros/nodes.yaml", None)
+AUTOSTART_ARG = ("autostart", "", "configure and activate the synth node (a lifecycle node) at "
+                 "start; false leaves it unconfigured for `ros2 lifecycle set /synth_node "
+                 "configure`" + FROM_FILE + " (true)", None)
 
 
 def declare_arguments(args: Sequence[tuple[str, str, str, list[str] | None]]
@@ -24,8 +30,23 @@ def declare_arguments(args: Sequence[tuple[str, str, str, list[str] | None]]
 
 
 def is_value(name: str, value: str) -> IfCondition:
-    """Condition: launch argument ``name`` equals ``value``."""
-    return IfCondition(PythonExpression(["'", LaunchConfiguration(name), f"' == '{value}'"]))
+    """Condition: launch argument ``name`` equals ``value`` (``LaunchConfigurationEquals``
+    is deprecated in this launch release in favour of ``EqualsSubstitution``)."""
+    return IfCondition(EqualsSubstitution(LaunchConfiguration(name), value))
+
+
+def synth_node(context: LaunchContext, params: str, remappings: list,
+               extra: dict[str, tuple[str, type]] | None = None, **kwargs: Any) -> Any:
+    """The synth node as a lifecycle node; it configures and activates itself unless the
+    ``autostart`` argument is false (then: ``ros2 lifecycle set /synth_node configure``).
+    ``extra``: more parameter <- launch argument overrides."""
+    from launch_ros.actions import LifecycleNode
+
+    mapping = {"checkpoint": ("checkpoint", str), "device": ("device", str),
+               "autostart": ("autostart", bool), **(extra or {})}
+    return LifecycleNode(package="scmis_ros", executable="synth_node", name="synth_node",
+                         remappings=remappings, parameters=[params, overrides(context, mapping)],
+                         **kwargs)
 
 
 def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:
@@ -53,7 +74,7 @@ def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> d
 
 
 def params_file(context: LaunchContext) -> str:
-    """The ``params_file`` argument, or the installed config/ros_nodes.yaml."""
+    """The ``params_file`` argument, or the installed config/ros/nodes.yaml."""
     given = LaunchConfiguration("params_file").perform(context)
-    return given or os.path.join(get_package_share_directory("scmis_ros"), "config",
-                                 "ros_nodes.yaml")
+    return given or os.path.join(get_package_share_directory("scmis_ros"), "config", "ros",
+                                 "nodes.yaml")

@@ -1,0 +1,73 @@
+"""The launch files' descriptions, evaluated without starting anything: which nodes run for
+which arguments, the synth node as a lifecycle node with autostart, the parameter file."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+pytest.importorskip("launch_ros", reason="launch_ros is not installed (ROS 2 launch wheels)")
+
+from launch import LaunchContext  # noqa: E402
+from launch_ros.actions import LifecycleNode  # noqa: E402
+
+from scmis_ros import launch_utils  # noqa: E402
+
+
+def load(repo_root, name):
+    """launch/<name>.launch.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"{name}_launch",
+                                                  repo_root / "launch" / f"{name}.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def started(module, **args):
+    """{executable: launch action} of the nodes that run for ``args``, and their parameters."""
+    context = LaunchContext()
+    context.launch_configurations.update({name: default for name, default, _, _ in
+                                          module.ARGS})
+    context.launch_configurations.update(params_file="nodes.yaml", **args)
+    nodes = [n for n in module._nodes(context)
+             if n.condition is None or n.condition.evaluate(context)]
+    return {n.node_executable: n for n in nodes}
+
+
+def overrides(node):
+    """The parameter dict the launch file adds after the parameter file."""
+    dicts = [p for p in node._Node__parameters if isinstance(p, dict)]
+    return {k if isinstance(k, str) else "".join(s.text for s in k): v
+            for d in dicts for k, v in d.items()}
+
+
+@pytest.mark.parametrize("launch", ["synth", "augment"])
+def test_synth_node_is_a_lifecycle_node_that_autostarts_unless_told(repo_root, launch):
+    module = load(repo_root, launch)
+    nodes = started(module)
+    assert isinstance(nodes["synth_node"], LifecycleNode)
+    assert "autostart" not in overrides(nodes["synth_node"])  # the file's value: true
+    nodes = started(module, autostart="false")
+    assert overrides(nodes["synth_node"])["autostart"] is False
+    with pytest.raises(ValueError, match="autostart: expected true or false, found 'no'"):
+        started(module, autostart="no")
+
+
+def test_sources_follow_the_source_argument(repo_root):
+    module = load(repo_root, "synth")
+    assert set(started(module)) == {"rooms_source", "synth_node"}
+    assert set(started(module, source="bag", bag="b")) == {"bag_source", "synth_node"}
+    assert set(started(module, source="none")) == {"synth_node"}
+    augment = load(repo_root, "augment")
+    assert set(started(augment, source="camera", finetune="false")) == {"synth_node",
+                                                                        "mix_node"}
+
+
+def test_the_default_parameter_file_is_the_installed_config_ros_nodes_yaml(monkeypatch):
+    monkeypatch.setattr(launch_utils, "get_package_share_directory", lambda pkg: "/share/x")
+    context = LaunchContext()
+    context.launch_configurations["params_file"] = ""
+    assert launch_utils.params_file(context) == "/share/x/config/ros/nodes.yaml"
+    context.launch_configurations["params_file"] = "mine.yaml"
+    assert launch_utils.params_file(context) == "mine.yaml"
