@@ -80,6 +80,81 @@ class _Path:
         self.tmp.cleanup()
 
 
+def _timed(fn, repeats: int) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def profile_step(path: _Path, repeats: int = 3) -> None:
+    """Where a step's time goes: the phases timed one by one, then torch.profiler's top ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from .data.transforms import one_hot
+
+    tr = path.trainer
+    batch = tr._to_device(next(path.batches))
+    labels = batch["labels"]
+    onehot = one_hot(labels, tr.num_classes, check=False)
+    real = tr.disc_view(batch["rgb"], batch["depth"])
+
+    def g_forward_backward():
+        tr.G.zero_grad(set_to_none=True)
+        out = tr.G(onehot, tr.sample_noise(len(labels)))
+        sum(v.mean() for v in out.values()).backward()
+
+    def d_update():
+        with torch.no_grad():
+            fake = tr.G(onehot, tr.sample_noise(len(labels)))
+        fake = tr.disc_view(fake.get("rgb"), fake.get("depth"))
+        tr.D.zero_grad(set_to_none=True)
+        total, _ = tr.d_loss(tr.D, real, fake, labels, generator=tr.noise_gen)
+        total.backward()
+
+    def g_loss_through_d():
+        with torch.no_grad():
+            fake = tr.G(onehot, tr.sample_noise(len(labels)))
+        fake = {k: v.requires_grad_(True) for k, v in fake.items()}
+        tr.D.requires_grad_(False)
+        total, _ = tr.g_loss(labels, discriminator=tr.D,
+                             fake=tr.disc_view(fake.get("rgb"), fake.get("depth")),
+                             real=real, depth_fake=fake.get("depth"),
+                             depth_real_m=batch["depth_m"])
+        total.backward()
+        tr.D.requires_grad_(True)
+
+    def g_forward_nograd():
+        with torch.no_grad():
+            tr.G(onehot, tr.sample_noise(len(labels)))
+
+    phases = {
+        "data (one batch from the stream)": lambda: next(path.batches),
+        "G forward, no grad": g_forward_nograd,
+        "G forward + backward": g_forward_backward,
+        "D update (D on real, fake, LabelMix mix; eq. 2 + 7-8; backward)": d_update,
+        "G losses through D (eq. 2 G form, eq. 4, eq. 6; backward)": g_loss_through_d,
+        "EMA update": tr._update_ema,
+        "optimiser steps (Adam G + D)": lambda: (tr.opt_g.step(), tr.opt_d.step()),
+        "full train_step": lambda: tr.train_step(next(path.batches)),
+    }
+    print(f"phases of one step ({path.name}; mean of {repeats}; the G-loss phase includes "
+          "one G forward without grad):")
+    for name, fn in phases.items():
+        print(f"  {name:<66} {_timed(fn, repeats) * 1e3:8.1f} ms")
+    refresh = _timed(tr.refresh_bn_stats, 1)
+    grid = _timed(tr.sample_grid, 1)
+    every = tr.cfg.train.sample_every
+    print(f"  BN re-estimation {refresh * 1e3:.0f} ms + sample grid {grid * 1e3:.0f} ms, once "
+          f"every {every} steps (train.sample_every) and per checkpoint: "
+          f"{(refresh + grid) / every * 1e3:.1f} ms per step")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            tr.train_step(next(path.batches))
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scmis_core.bench train",
@@ -109,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="new path: data.num_workers (-1 = the config's)")
     parser.add_argument("--ablations", action="store_true",
                         help="also time the new path with each optimisation off in turn")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the time of each phase of a step and torch.profiler's"
+                             " top operators, for the new and the old path")
     return parser
 
 
@@ -154,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path.name:<18} {path.images_per_s:7.2f} img/s "
                   f"({path.seconds / (path.images / path.cfg.train.batch_size):.3f} s/step)"
                   f"  {path.name}/old = {path.images_per_s / old.images_per_s:.2f}x")
+        if args.profile:
+            for path in paths[:2]:
+                profile_step(path)
     finally:
         for path in paths:
             path.close()
