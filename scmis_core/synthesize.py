@@ -14,7 +14,6 @@ may then be a ``.onnx`` file from ``python -m scmis_core.export``).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +23,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
+from .cli import (add_device_argument, add_memory_limit_argument, entry_point,
+                  parse_size)
 from .config import ConfigError, from_dict
 from .data.labels import voc_palette
 from .data.transforms import one_hot
@@ -314,10 +315,11 @@ def _label_items(args: argparse.Namespace, num_classes: int):
         yield sample.name or f"{i:04d}", sample.labels
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_core.synthesize``."""
     from .data.io import write_depth, write_labels, write_rgb
-    from .data.registry import add_source_arguments, parse_size
+    from .data.registry import add_source_arguments
     from .visualize import grid, rgbd_rows, save_png
 
     parser = argparse.ArgumentParser(
@@ -326,19 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
     parser.add_argument("--labels", default="", help="folder of label PNGs (instead of "
                         "--source)")
-    add_source_arguments(parser)
-    parser.set_defaults(source="rooms")
-    for action in parser._actions:
-        if action.dest == "source":
-            action.required = False
+    add_source_arguments(parser, required=False, default="rooms")
     parser.add_argument("--split", default="test", help="split of the data source")
     parser.add_argument("--n", type=int, default=8, help="label maps to use (0 = all)")
     parser.add_argument("--variants", type=int, default=3,
                         help="images per label map, seeds seed0 .. seed0+variants-1")
     parser.add_argument("--seed0", type=int, default=0, help="first noise seed")
-    parser.add_argument("--size", type=parse_size, default=None,
+    parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
                         help="HxW of procedural rooms frames / network input size")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_device_argument(parser)
+    add_memory_limit_argument(parser)
     parser.add_argument("--raw-weights", action="store_true",
                         help="use the trained G weights instead of their EMA")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
@@ -349,33 +348,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.variants < 1:
         parser.error(f"--variants: expected >= 1, found {args.variants}")
-    try:
-        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
-                                            use_ema=not args.raw_weights,
-                                            backend=args.backend)
-        out = Path(args.out)
-        rows = []
-        items = list(_label_items(args, synth.num_classes))
-        palette = voc_palette(synth.num_classes + 1)
-        for name, labels in tqdm(items, desc="synthesize", unit="map"):
-            columns = []
-            for k in range(args.variants):
-                rgb, depth = synth.synth(labels, seed=args.seed0 + k)
-                stem = f"{name}_v{k}"
-                if rgb is not None:
-                    write_rgb(out / "rgb" / f"{stem}.png", rgb)
-                    columns.append(("rgb", rgb[None]))
-                if depth is not None:
-                    write_depth(out / "depth" / f"{stem}.png", depth)
-                    columns.append(("depth", depth[None]))
-                write_labels(out / "labels_40" / f"{stem}.png", labels)
-            if len(rows) < 8:
-                rows.extend(rgbd_rows(labels[None], columns, palette, synth.max_depth_m))
-        grid_path = Path(args.grid) if args.grid else out / "grid.png"
-        save_png(grid(rows), grid_path)
-    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
+                                        use_ema=not args.raw_weights,
+                                        backend=args.backend, max_memory_mb=args.max_memory_mb)
+    out = Path(args.out)
+    rows = []
+    if args.size:  # refuse a size beyond the memory limit before generating any frame
+        synth.check_memory(1, *args.size)
+    items = list(_label_items(args, synth.num_classes))
+    palette = voc_palette(synth.num_classes + 1)
+    for name, labels in tqdm(items, desc="synthesize", unit="map"):
+        columns = []
+        for k in range(args.variants):
+            rgb, depth = synth.synth(labels, seed=args.seed0 + k)
+            stem = f"{name}_v{k}"
+            if rgb is not None:
+                write_rgb(out / "rgb" / f"{stem}.png", rgb)
+                columns.append(("rgb", rgb[None]))
+            if depth is not None:
+                write_depth(out / "depth" / f"{stem}.png", depth)
+                columns.append(("depth", depth[None]))
+            write_labels(out / "labels_40" / f"{stem}.png", labels)
+        if len(rows) < 8:
+            rows.extend(rgbd_rows(labels[None], columns, palette, synth.max_depth_m))
+    grid_path = Path(args.grid) if args.grid else out / "grid.png"
+    save_png(grid(rows), grid_path)
     print(f"wrote {len(items) * args.variants} RGB-D images to {out} (preview {grid_path})")
     return 0
 

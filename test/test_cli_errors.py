@@ -247,3 +247,46 @@ def test_bench_missing_device_is_one_line(capsys):
 
     assert main(["all", "--device", "cuda"]) == 2  # was a RuntimeError traceback
     _one_error_line(capsys, "CUDA is not available")
+
+
+@pytest.mark.parametrize("bad_ckpt", ["struct_error", "index_error", "garbage"],
+                         indirect=True)
+def test_synthesize_bad_checkpoint(capsys, bad_ckpt, tmp_path):
+    from scmis_core.synthesize import main
+
+    assert main(["--checkpoint", str(bad_ckpt), "--out", str(tmp_path / "o")]) == 2
+    _one_error_line(capsys, bad_ckpt, "not a readable torch checkpoint")
+
+
+def test_synthesize_no_g_unwritable_and_huge_size(capsys, no_g_ckpt, good_ckpt, unwritable,
+                                                  tmp_path):
+    from scmis_core.synthesize import main
+
+    assert main(["--checkpoint", str(no_g_ckpt), "--out", str(tmp_path / "o")]) == 2
+    _one_error_line(capsys, no_g_ckpt, "no 'G' weights")
+    assert main(["--checkpoint", str(good_ckpt), "--n", "1", "--variants", "1",
+                 "--size", "32x32", "--out", str(unwritable)]) == 2
+    _one_error_line(capsys, unwritable.parent)  # the folder that could not be created
+    # issue 14 defect 2: a 37 GiB allocation traceback before
+    assert main(["--checkpoint", str(good_ckpt), "--size", "100000x100000",
+                 "--out", str(tmp_path / "huge")]) == 2
+    _one_error_line(capsys, "100000x100000", "--max-memory-mb")
+
+
+def test_synthesize_usage_and_labels_errors(capsys, good_ckpt, tmp_path):
+    from scmis_core.synthesize import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--checkpoint", str(good_ckpt), "--out", str(tmp_path / "o"),
+              "--max-memory-mb", "nan"])
+    assert info.value.code == 2
+    capsys.readouterr()
+    assert main(["--checkpoint", str(good_ckpt), "--labels", str(tmp_path / "missing"),
+                 "--out", str(tmp_path / "o2")]) == 2
+    _one_error_line(capsys, tmp_path / "missing")
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    assert main(["--checkpoint", str(good_ckpt), "--labels", str(labels),
+                 "--out", str(tmp_path / "o3")]) == 2
+    _one_error_line(capsys, labels / "broken.png", "cannot decode")
