@@ -320,14 +320,12 @@ class ImageOutput:
             self.raw.publish(numpy_to_image(array, encoding, header))
             sent += 1
         if self.compressed is not None and self._comp_matched.count > 0:
-            msg = CompressedImage()
-            msg.header = header
             if self.role == "depth":
-                msg.format, data = image_codecs.encode_depth_m(array, "16UC1")
+                fmt, data = image_codecs.encode_depth_m(array, "16UC1")
             else:
-                msg.format, data = image_codecs.encode_image(array, encoding, self.format)
-            msg.data = data
-            self.compressed.publish(msg)
+                fmt, data = image_codecs.encode_image(array, encoding, self.format)
+            self.compressed.publish(image_codecs.make_compressed(fmt, data, header,
+                                                                 CompressedImage))
             sent += 1
         return sent
 

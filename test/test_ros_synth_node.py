@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ros_harness import ros_session, rss_mb
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from scmis_ros.conversions import image_to_numpy, numpy_to_image, stamp_ns
+from scmis_ros import image_codecs
+from scmis_ros.camera_info import CameraModel, fill_camera_info
+from scmis_ros.conversions import depth_m_to_mm, image_to_numpy, numpy_to_image, stamp_ns
+from scmis_ros.pointcloud import cloud_to_points, unpack_rgb
 from scmis_ros.fixtures import label_map, write_generator_checkpoint
 
 pytestmark = pytest.mark.ros
@@ -291,6 +294,59 @@ def test_every_640x480_pair_reaches_a_default_qos_subscriber(ros, checkpoint):
         assert sorted(m.header.stamp.sec for m in got) == sent, name
     assert (answers["rgb"][0].height, answers["rgb"][0].width) == (480, 640)
     assert len(answers["depth"][0].data) == 480 * 640 * 4
+    assert node.stop() == 0
+
+
+def test_compressed_outputs_camera_info_from_the_input_and_points(ros, checkpoint):
+    """publish_compressed / publish_points: synth/rgb/compressed (jpeg), compressedDepth,
+    synth/camera_info copied from the input camera_info of the same stamp (scaled to the
+    output size), and synth/points on the pinhole model of that camera."""
+    _, client, start = ros
+    node = start({"checkpoint": str(checkpoint), "device": "cpu", "publish_compressed": True,
+                  "publish_points": True, "output_height": 48, "output_width": 64})
+    got = {name: client.collect(kind, f"synth/{name}", 10) for name, kind in (
+        ("rgb", Image), ("depth", Image), ("rgb/compressed", CompressedImage),
+        ("depth/compressedDepth", CompressedImage), ("camera_info", CameraInfo),
+        ("points", PointCloud2))}
+    pub = client.publisher(Image, "labels", 10)
+    pub_info = client.publisher(CameraInfo, "camera_info", 10)
+    assert client.wait_for_node("synth_node", 60), node.output()
+    # the real camera: 480x640 with its own intrinsics, stamped like the label image
+    camera = CameraModel.from_intrinsics(480, 640, 600.0, 610.0, 300.0, 250.0, "cam")
+
+    def send():
+        pub_info.publish(fill_camera_info(CameraInfo(), camera, labels_msg(
+            label_map(8, 8), 5).header))
+        pub.publish(labels_msg(label_map(24, 32), 5))
+
+    assert client.spin_until(lambda: all(got.values()), 60, every=send), \
+        ({k: len(v) for k, v in got.items()}, node.output())
+    rgb, depth = image_to_numpy(got["rgb"][0]), image_to_numpy(got["depth"][0])
+    jpeg = got["rgb/compressed"][0]
+    assert jpeg.format == "rgb8; jpeg compressed bgr8"
+    decoded, _ = image_codecs.decode_image(jpeg.format, jpeg.data)
+    assert np.abs(decoded.astype(int) - rgb).mean() < 8  # jpeg at quality 95
+    comp = got["depth/compressedDepth"][0]
+    assert comp.format == "16UC1; compressedDepth png"
+    np.testing.assert_array_equal(image_codecs.decode_compressed_depth(comp.format, comp.data),
+                                  np.where(depth <= 10, depth_m_to_mm(depth), 0))
+    info = got["camera_info"][0]
+    assert (info.height, info.width, stamp_ns(info.header)) == (48, 64, stamp_ns(
+        got["rgb"][0].header))
+    expect = camera.scaled(48, 64)
+    np.testing.assert_allclose(info.k, expect.k)
+    assert info.k[0] == pytest.approx(600.0 / 10)  # 640 -> 64 wide
+    # points: one per pixel with depth, on the rays of that camera, coloured by the rgb
+    points = cloud_to_points(got["points"][0])
+    valid = np.isfinite(depth) & (depth > 0)
+    assert points.size == valid.sum()
+    u = points["x"] / points["z"] * expect.fx + expect.cx
+    v = points["y"] / points["z"] * expect.fy + expect.cy
+    ui, vi = np.round(u).astype(int), np.round(v).astype(int)
+    np.testing.assert_allclose(u, ui, atol=1e-3)
+    np.testing.assert_allclose(v, vi, atol=1e-3)
+    np.testing.assert_allclose(points["z"], depth[vi, ui], rtol=1e-6)
+    np.testing.assert_array_equal(unpack_rgb(points["rgb"]), rgb[vi, ui])
     assert node.stop() == 0
 
 
