@@ -30,6 +30,7 @@ from .data.labels import voc_palette
 from .data.transforms import one_hot
 from .depth_range import unit_to_metres
 from .models import build_generator
+from .models.noise import noise_shape, sample_z
 from .resources import (DEFAULT_MAX_MEMORY_MB, ActivationProfile, check_limit,
                         generator_parameter_bytes)
 from .runtime import select_device
@@ -129,7 +130,7 @@ class Synthesizer:
         if self._profile is None:  # one forward pass at a small size, then cached
             side = 2 * self.multiple
             onehot = torch.zeros(1, self.num_classes, side, side, device=self.device)
-            z_shape = (1, self.z_dim, side, side) if self.spatial_noise else (1, self.z_dim)
+            z_shape = noise_shape(self, 1, side, side)
             self._profile = ActivationProfile.measure(
                 self.generator, (onehot, torch.zeros(z_shape, device=self.device)), side, side)
         weights = sum(t.numel() * t.element_size() for t in
@@ -237,10 +238,7 @@ class Synthesizer:
             net_labels = F.interpolate(labels[:, None].float(), size=(net_h, net_w),
                                        mode="nearest")[:, 0].long()
         rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
-        if self.spatial_noise:
-            z = torch.randn((batch, self.z_dim, net_h, net_w), generator=rng)
-        else:
-            z = torch.randn((batch, self.z_dim), generator=rng)
+        z = sample_z(self, batch, net_h, net_w, rng)
         if self.runner is not None:
             arrays = self.runner(net_labels.cpu().numpy(), z.numpy())
             out = {k: torch.from_numpy(v) for k, v in arrays.items()}  # depth in metres

@@ -44,6 +44,7 @@ from .engine.batches import BatchStream
 from .engine.run_log import RunLogger
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
 from .models import build_discriminator, build_generator, variant_spec
+from .models.noise import sample_z
 from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state,
                       seed_everything, select_device)
 from .visualize import grid, rgbd_rows, save_png
@@ -166,16 +167,12 @@ class Trainer:
             out[key] = value
         return out
 
-    def sample_noise(self, batch_size: int) -> torch.Tensor:
-        """Noise for one batch from the trainer's own generator."""
-        gen = self.generator
-        if gen.z_dim == 0:
-            return torch.zeros(batch_size, 0, device=self.device)
-        if self.cfg.model.spatial_noise:
-            shape = (batch_size, gen.z_dim, self.cfg.data.height, self.cfg.data.width)
-        else:
-            shape = (batch_size, gen.z_dim)
-        return torch.randn(shape, generator=self.noise_gen, device=self.device)
+    def sample_noise(self, batch_size: int, height: int | None = None,
+                     width: int | None = None) -> torch.Tensor:
+        """Noise for one batch (``data.height`` x ``data.width`` unless given) from the
+        trainer's own generator."""
+        return sample_z(self.generator, batch_size, height or self.cfg.data.height,
+                        width or self.cfg.data.width, self.noise_gen, device=self.device)
 
     def disc_view(self, rgb: torch.Tensor | None, depth: torch.Tensor | None) -> torch.Tensor:
         """What D sees: RGB, or cat(RGB, depth) for an RGB-D discriminator."""
@@ -200,12 +197,12 @@ class Trainer:
             # G makes for the G update are the ones the D update saw (same G weights), only
             # from the same noise draw instead of a second one.
             with self._autocast():
-                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+                fake = self.g_forward(onehot, self.sample_noise(*labels.shape))
         if self.D is not None:
             self.D.train()
             if fake is None:
                 with torch.no_grad(), self._autocast():
-                    fake_d = self.g_forward(onehot, self.sample_noise(len(labels)))
+                    fake_d = self.g_forward(onehot, self.sample_noise(*labels.shape))
             else:
                 fake_d = {k: v.detach() for k, v in fake.items()}
             real_view = self.disc_view(batch["rgb"], batch["depth"])
@@ -221,7 +218,7 @@ class Trainer:
             self.D.requires_grad_(False)
         with self._autocast():
             if fake is None:
-                fake = self.g_forward(onehot, self.sample_noise(len(labels)))
+                fake = self.g_forward(onehot, self.sample_noise(*labels.shape))
             kwargs: dict[str, Any] = {}
             if self.D is not None:
                 kwargs.update(discriminator=self.d_forward,
@@ -303,10 +300,8 @@ class Trainer:
         rng = torch.Generator().manual_seed(12345)
         for labels in self._bn_labels:
             labels = labels.to(self.device)
-            z = torch.randn((len(labels), gen.z_dim), generator=rng)
-            if self.cfg.model.spatial_noise:
-                z = z[:, :, None, None].expand(-1, -1, *labels.shape[-2:]).contiguous()
-            gen(one_hot(labels, self.num_classes, check=False), z.to(self.device))
+            z = sample_z(gen, len(labels), *labels.shape[-2:], rng, device=self.device)
+            gen(one_hot(labels, self.num_classes, check=False), z)
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         gen.eval()
@@ -387,10 +382,9 @@ class Trainer:
         was_training = gen.training
         gen.eval()
         labels = batch["labels"].to(self.device)
-        z = torch.randn((len(labels), gen.z_dim), generator=torch.Generator().manual_seed(0))
-        if self.cfg.model.spatial_noise:
-            z = z[:, :, None, None].expand(-1, -1, *labels.shape[-2:]).contiguous()
-        out = gen(one_hot(labels, self.num_classes, check=False), z.to(self.device))
+        z = sample_z(gen, len(labels), *labels.shape[-2:], torch.Generator().manual_seed(0),
+                     device=self.device)
+        out = gen(one_hot(labels, self.num_classes, check=False), z)
         gen.train(was_training)
         columns: list[tuple[str, Any]] = []
         if "rgb" in out:

@@ -30,6 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .noise import sample_z
 from .spade import SPADEDecoder, channel_schedule, make_conv
 
 #: Channels of each output key.
@@ -95,8 +96,7 @@ class ConditionalGenerator(nn.Module):
             raise ValueError(f"generator: expected H and W divisible by 2**num_scales = {div}, "
                              f"found H={h}, W={w}")
         if z is None:
-            shape = (b, self.z_dim, h, w) if self.spatial_noise else (b, self.z_dim)
-            z = torch.randn(shape, device=onehot.device, dtype=onehot.dtype)
+            z = sample_z(self, b, h, w, device=onehot.device, dtype=onehot.dtype)
         if z.dim() == 2 and tuple(z.shape) == (b, self.z_dim):
             z = z[:, :, None, None].expand(b, self.z_dim, h, w)
         elif z.dim() != 4 or tuple(z.shape) != (b, self.z_dim, h, w):
