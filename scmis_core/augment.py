@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli import entry_point
 from .data.base import LabelledDataset
 
 #: The three things a class mix can replace.
@@ -397,24 +398,15 @@ class AugmentJob:
         return {"shards_done": done, "shards_skipped": skipped, "shards": len(jobs)}
 
 
-def parse_source(text: str) -> tuple[str, str]:
-    """``"nyuv2:/data/nyu"`` -> ("nyuv2", "/data/nyu"); ``"rooms"`` -> ("rooms", "")."""
-    from .config import DATA_SOURCES
-
-    name, _, root = text.partition(":")
-    if name not in DATA_SOURCES:
-        raise ValueError(f"--source {text!r}: expected SOURCE or SOURCE:ROOT with SOURCE one "
-                         f"of {', '.join(DATA_SOURCES)}")
-    return name, root
-
-
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.augment``: write a class-mixed data set (NYUv2 layout)."""
     import argparse
-    import sys
 
-    from .checkpoint import CheckpointError
-    from .data.registry import open_dataset, parse_size
+    from .cli import (add_device_argument, add_memory_limit_argument, finite_float,
+                      parse_size)
+    from .config import DATA_SOURCES
+    from .data.registry import open_dataset
     from .synthesize import Synthesizer
 
     parser = argparse.ArgumentParser(
@@ -426,9 +418,11 @@ def main(argv: list[str] | None = None) -> int:
                     "test frames), classes.txt and manifest.json. Sharded and resumable: "
                     "re-running the same command skips finished shards.")
     parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
-    parser.add_argument("--source", required=True,
-                        help="SOURCE or SOURCE:ROOT, e.g. nyuv2:/data/nyu or rooms")
-    parser.add_argument("--root", default="", help="data set root (instead of SOURCE:ROOT)")
+    parser.add_argument("--source", required=True, choices=DATA_SOURCES,
+                        help="data source to mix")
+    parser.add_argument("--root", default="",
+                        help="path of the data set (folder, or the .mat file for nyuv2-mat); "
+                             "unused for rooms")
     parser.add_argument("--split", default="train", help="split to mix (default train)")
     parser.add_argument("--test-split", default="test",
                         help="split copied unmixed to OUT/test ('' = none)")
@@ -439,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rooms: frames per split (default 1000)")
     parser.add_argument("--data-seed", type=int, default=0, help="rooms: data set seed")
     parser.add_argument("--variants", type=int, default=4, help="mixed copies per frame")
-    parser.add_argument("--ratio", type=float, default=0.7, help="share of classes replaced")
+    parser.add_argument("--ratio", type=finite_float, default=0.7,
+                        help="share of classes replaced")
     parser.add_argument("--mode", default="rgb", choices=MIX_MODES)
     parser.add_argument("--seed", type=int, default=0, help="mixing seed")
     parser.add_argument("--shard-size", type=int, default=32, help="frames per shard")
@@ -447,48 +442,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="write only the mixed variants, not the real training frames")
     parser.add_argument("--raw-weights", action="store_true",
                         help="use the generator's raw weights instead of its EMA weights")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
+    add_memory_limit_argument(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--stop-after-frames", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:
-        source, root = parse_source(args.source)
-        root = root or args.root
-        kwargs: dict[str, Any] = {}
-        if source == "rooms":
-            height, width = args.size or (240, 320)
-            kwargs = {"size": args.rooms_frames, "height": height, "width": width,
-                      "seed": args.data_seed}
-        train = open_dataset(source, root, args.split, **kwargs)
-        if args.n:
-            from .data.wrappers import FirstFrames
-            train = FirstFrames(train, min(args.n, len(train)))
-        test = open_dataset(source, root, args.test_split, **kwargs) if args.test_split \
-            else None
-        synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
-                                            use_ema=not args.raw_weights)
-        settings = {"checkpoint_sha256": file_sha256(args.checkpoint),
-                    "checkpoint_step": synth.step, "ema_weights": not args.raw_weights,
-                    "source": source, "root": root,
-                    "split": args.split, "test_split": args.test_split,
-                    "data_seed": args.data_seed}
-        job = AugmentJob(synth, train, args.out, variants=args.variants, ratio=args.ratio,
-                         mode=args.mode, seed=args.seed, shard_size=args.shard_size,
-                         include_real=not args.no_real, test=test, size=args.size,
-                         settings=settings)
-        on_frame = None
-        if args.stop_after_frames:  # testing: die like a killed process after N frames
-            seen = []
-
-            def on_frame(index: int) -> None:
-                seen.append(index)
-                if len(seen) >= args.stop_after_frames:
-                    os._exit(9)
-        counts = job.run(progress=not args.no_progress, on_frame=on_frame)
-    except (CheckpointError, ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    source, root = args.source, args.root
+    kwargs: dict[str, Any] = {}
+    if source == "rooms":
+        height, width = args.size or (240, 320)
+        kwargs = {"size": args.rooms_frames, "height": height, "width": width,
+                  "seed": args.data_seed}
+    train = open_dataset(source, root, args.split, **kwargs)
+    if args.n:
+        from .data.wrappers import FirstFrames
+        train = FirstFrames(train, min(args.n, len(train)))
+    test = open_dataset(source, root, args.test_split, **kwargs) if args.test_split \
+        else None
+    synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
+                                        use_ema=not args.raw_weights,
+                                        max_memory_mb=args.max_memory_mb)
+    settings = {"checkpoint_sha256": file_sha256(args.checkpoint),
+                "checkpoint_step": synth.step, "ema_weights": not args.raw_weights,
+                "source": source, "root": root,
+                "split": args.split, "test_split": args.test_split,
+                "data_seed": args.data_seed}
+    job = AugmentJob(synth, train, args.out, variants=args.variants, ratio=args.ratio,
+                     mode=args.mode, seed=args.seed, shard_size=args.shard_size,
+                     include_real=not args.no_real, test=test, size=args.size,
+                     settings=settings)
+    counts = job.run(progress=not args.no_progress)
     print(f"wrote {args.out}: {counts['shards_done']} shards done, "
           f"{counts['shards_skipped']} already finished, of {counts['shards']}")
     return 0

@@ -172,13 +172,40 @@ def test_variant_seed_distinct():
     assert len(seeds) == 200 and all(0 <= s < 2**63 for s in seeds)
 
 
+def _augment_cmd(out: Path, ckpt: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "scmis_core.augment", "--checkpoint", str(ckpt),
+            "--source", "rooms", "--size", "32x32", "--rooms-frames", "6", "--n", "5",
+            "--variants", "2", "--ratio", "0.5", "--mode", "rgbd", "--shard-size", "2",
+            "--device", "cpu", "--no-progress", "--out", str(out), *extra]
+
+
+_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _augment(out: Path, ckpt: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "scmis_core.augment", "--checkpoint", str(ckpt),
-           "--source", "rooms", "--size", "32x32", "--rooms-frames", "6", "--n", "5",
-           "--variants", "2", "--ratio", "0.5", "--mode", "rgbd", "--shard-size", "2",
-           "--device", "cpu", "--no-progress", "--out", str(out), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(_augment_cmd(out, ckpt, *extra), cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=_ENV)
+
+
+def _augment_killed_after_first_shard(out: Path, ckpt: Path) -> int:
+    """Run the job and SIGKILL it as soon as its first shard is recorded; return the number
+    of finished shards at that moment (the process must not have completed)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(_augment_cmd(out, ckpt), cwd=REPO, env=_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while not list((out / ".shards").glob("*.json")):
+            assert proc.poll() is None, f"augment ended (rc {proc.returncode}) before a shard"
+            assert time.monotonic() < deadline, "no shard finished within 120 s"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    return len(list((out / ".shards").glob("*.json")))
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -190,15 +217,14 @@ def test_offline_augment_resumes_after_kill_with_identical_output(tmp_path):
     ckpt = tiny_generator(tmp_path / "g.pt")
     full = _augment(tmp_path / "full", ckpt)
     assert full.returncode == 0, full.stderr
-    killed = _augment(tmp_path / "resumed", ckpt, "--stop-after-frames", "3")
-    assert killed.returncode == 9  # died abruptly inside the second shard
+    # a real SIGKILL right after the first shard (train shards of 2+2+1 frames and test
+    # shards of 2+2+2: six in all)
+    finished = _augment_killed_after_first_shard(tmp_path / "resumed", ckpt)
     manifest = json.loads((tmp_path / "resumed" / "manifest.json").read_text())
-    assert manifest["complete"] is False
-    assert len(list((tmp_path / "resumed" / ".shards").glob("*.json"))) == 1
+    assert manifest["complete"] is False and 1 <= finished < 6
     rerun = _augment(tmp_path / "resumed", ckpt)
     assert rerun.returncode == 0, rerun.stderr
-    # train shards of 2+2+1 frames and test shards of 2+2+2: only the first was finished
-    assert "5 shards done, 1 already finished, of 6" in rerun.stdout
+    assert f"{6 - finished} shards done, {finished} already finished, of 6" in rerun.stdout
     a, b = _tree(tmp_path / "full"), _tree(tmp_path / "resumed")
     # 5 real + 10 mixed train frames and 6 test frames, three files each
     assert len(a) == (5 + 10 + 6) * 3 and a == b
