@@ -16,9 +16,10 @@ label topic) and labels_topic is not used. The fine-tune node trains on
 mixed/{rgb,depth,labels} and publishes segmentation/labels and finetune/metrics. Node
 parameters come from ``params_file`` (default: the package's config/ros/nodes.yaml); an
 argument given on the command line overrides its parameter, an empty one (the default) keeps
-the file's value. ``--show-args`` lists them all. The synth node is a lifecycle node that
-configures and activates itself; ``autostart:=false`` leaves it unconfigured (``ros2
-lifecycle set /synth_node configure``, then ``activate``).
+the file's value. ``--show-args`` lists them all. The synth and fine-tune nodes are lifecycle
+nodes that configure and activate themselves; ``autostart:=false`` leaves them unconfigured
+(``ros2 lifecycle set /synth_node configure``, then ``activate``; the same for
+``/finetune_node``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from launch import LaunchContext, LaunchDescription
 from launch.actions import OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 
 from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG,
                                     declare_arguments, is_value, overrides, params_file,
@@ -94,12 +95,13 @@ def _nodes(context: LaunchContext) -> list[Node]:
              remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"mode": ("mode", str),
                                                      "ratio": ("ratio", float)})], **common),
-        Node(package="scmis_ros", executable="finetune_node", name="finetune_node",
+        LifecycleNode(
+             package="scmis_ros", executable="finetune_node", name="finetune_node",
              condition=IfCondition(LaunchConfiguration("finetune")),
              parameters=[params, overrides(context, {
                  "checkpoint_dir": ("finetune_dir", str),
                  "init_checkpoint": ("segmenter", str), "device": ("device", str),
-                 "train_rate_hz": ("train_rate", float)})],
+                 "train_rate_hz": ("train_rate", float), "autostart": ("autostart", bool)})],
              # the final training step and checkpoint may take a while on a busy CPU
              sigterm_timeout="30", **common),
     ]

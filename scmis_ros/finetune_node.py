@@ -35,18 +35,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
 from scmis_core.finetune import DEFAULT_ARCH, OnlineFinetuner, load_start_state
 from scmis_core.segment import SEGMENTERS
 
 from .conversions import ImageConversionError, labels_encoding, stamp_ns
-from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
+from .diagnostics import DIAG_PARAMS, ERROR, OK, WARN, Diagnostics, NodeStats
 from .image_topics import (DECODERS, ImageInput, ImageOutput, decode_labels, input_params,
                            message_pixels, output_params)
-from .node_utils import (LatestSlot, Param, ParamStore, file_check, log_info, qos_from_name,
-                         run_node, safe_publish)
+from .node_utils import (LatestSlot, Param, ParamStore, autostart, exit_soon, file_check,
+                         lifecycle_state, log_info, qos_from_name, release_memory, run_node,
+                         safe_publish)
 from .sync import ApproximateTimeSync
 from .synth_node import _device_check
 
@@ -83,6 +84,8 @@ PARAMS = [
           read_only=True),
     Param("device", "auto", "torch device: auto, cpu, cuda or cuda:N", read_only=True,
           check=_device_check),
+    Param("autostart", True, "configure and activate at start (false: wait for `ros2 "
+          "lifecycle set`)", read_only=True),
     Param("height", 64, "training height (frames are resized)", lo=8, hi=4096,
           read_only=True),
     Param("width", 64, "training width (frames are resized)", lo=8, hi=4096, read_only=True),
@@ -107,57 +110,142 @@ PARAMS = [
     *output_params(),
     *DIAG_PARAMS,
 ]
+# read when the node is configured (activated, for the inputs): in this lifecycle node they
+# may change while it is unconfigured
+for _param in PARAMS:
+    if _param.read_only and _param.name not in ("tolerance_s", "diagnostics_period_s"):
+        _param.configure = True
 #: input topic -> role
 INPUTS = {"mixed/rgb": "rgb", "mixed/depth": "depth", "mixed/labels": "labels"}
 
 
-class FinetuneNode(Node):
+class FinetuneNode(LifecycleNode):
     """Replay-buffer fine-tuning of a segmenter with predictions and metrics topics."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("finetune_node", **kwargs)
-        self.p = ParamStore(self, PARAMS)
-        self.ckpt_path = Path(self.p["checkpoint_dir"]) / CHECKPOINT_NAME
-        state, source, resume = load_start_state(
-            self.ckpt_path, self.p["init_checkpoint"], self.p["resume"], self.p["arch"],
-            self.p["num_classes"])
-        self.tuner = OnlineFinetuner(
-            self.p["num_classes"], height=self.p["height"], width=self.p["width"],
-            arch=self.p["arch"],
-            arch_kwargs=yaml.safe_load(self.p["arch_kwargs"]) if self.p["arch_kwargs"]
-            else None,
-            max_depth_m=self.p["max_depth_m"], lr=self.p["lr"],
-            buffer_size=self.p["buffer_size"], seed=self.p["seed"], device=self.p["device"],
-            state=state, state_path=source, resume=resume)
+        self.tuner: OnlineFinetuner | None = None
+        self.pred: ImageOutput | None = None
+        self.pub_metrics: Any = None
+        self.subs: list[ImageInput] = []
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._error = ""
+        self.p = ParamStore(self, PARAMS, unconfigured=lambda: self.state == "unconfigured")
         self.num_classes = self.p["num_classes"]
-        self.metrics_path = Path(self.p["checkpoint_dir"]) / "metrics.jsonl"
-        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         self.slot = LatestSlot()
         self.stats = NodeStats("received", "frames", "bad", "too_large", "dropped",
                                "processed", "published", "checkpoints")
         self.last_metrics: dict[str, Any] = {}
-        qos = qos_from_name(self.p["qos"], self.p["qos_depth"])
-        self.pred = ImageOutput(self, "segmentation/labels", "labels", qos,
-                                compressed=self.p["publish_compressed"])
-        self.pub_metrics = self.create_publisher(String, "finetune/metrics", 10)
         self.sync = ApproximateTimeSync(3, int(round(self.p["tolerance_s"] * 1e9)), 10,
                                         callback=self._on_frame)
+        self.diagnostics = Diagnostics(self, self.p, self.stats, self._diag_state)
+        if self.p["autostart"]:
+            autostart(self, lambda: self._error)
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label."""
+        return lifecycle_state(self)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the segmenter (resumed, from init_checkpoint, or new) and create publishers."""
+        self.ckpt_path = Path(self.p["checkpoint_dir"]) / CHECKPOINT_NAME
+        try:
+            start_state, source, resume = load_start_state(
+                self.ckpt_path, self.p["init_checkpoint"], self.p["resume"], self.p["arch"],
+                self.p["num_classes"])
+            self.tuner = OnlineFinetuner(
+                self.p["num_classes"], height=self.p["height"], width=self.p["width"],
+                arch=self.p["arch"],
+                arch_kwargs=yaml.safe_load(self.p["arch_kwargs"]) if self.p["arch_kwargs"]
+                else None,
+                max_depth_m=self.p["max_depth_m"], lr=self.p["lr"],
+                buffer_size=self.p["buffer_size"], seed=self.p["seed"],
+                device=self.p["device"], state=start_state, state_path=source, resume=resume)
+            self.metrics_path = Path(self.p["checkpoint_dir"]) / "metrics.jsonl"
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        except Exception as exc:  # a bad checkpoint or folder: stay unconfigured, say why
+            self._error = f"configure failed: {exc}"
+            self.get_logger().error(self._error)
+            return TransitionCallbackReturn.FAILURE
+        self._error = ""
+        self.num_classes = self.p["num_classes"]
+        qos = qos_from_name(self.p["qos"], self.p["qos_depth"])
+        self.pred = ImageOutput(self, "segmentation/labels", "labels", qos,
+                                compressed=self.p["publish_compressed"],
+                                create=self.create_lifecycle_publisher)
+        self.pub_metrics = self.create_lifecycle_publisher(String, "finetune/metrics", 10)
+        self.get_logger().info(f"{self.tuner.arch} ({self.num_classes} classes) on "
+                               f"{self.tuner.device}, {self.tuner.started_from}; checkpoint "
+                               f"{self.ckpt_path}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe, start training and prediction."""
+        self.sync.clear()
+        self.slot = LatestSlot()
+        self._stop = threading.Event()
         self.subs = [ImageInput(self, topic, role, self._callback(i), self.p["transport"],
                                 self.p["input_qos"], self.p["qos_depth"])
                      for i, (topic, role) in enumerate(INPUTS.items())]
         for sub in self.subs:
             sub.start()
-        self.diagnostics = Diagnostics(self, self.p, self.stats, self._diag_state)
-        self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._train_loop, name="finetune-train",
                                           daemon=True),
                          threading.Thread(target=self._predict_loop, name="finetune-predict",
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
-        self.get_logger().info(f"{self.tuner.arch} ({self.num_classes} classes) on "
-                               f"{self.tuner.device}, {self.tuner.started_from}; checkpoint "
-                               f"{self.ckpt_path}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe, stop the workers, write the checkpoint (the model stays loaded)."""
+        self._stop_workers()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and its memory."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Save, free everything and end the process."""
+        self._stop_workers()
+        self._teardown()
+        exit_soon(self)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """An exception in a transition: free everything, back to unconfigured."""
+        self._stop_workers()
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_workers(self) -> None:
+        for sub in self.subs:
+            sub.stop()
+        self.subs = []
+        self._stop.set()
+        self.slot.close()
+        for thread in self._threads:
+            thread.join(timeout=30.0)
+        was_running, self._threads = bool(self._threads), []
+        if was_running and self.tuner is not None and self.tuner.step > 0:
+            path = self.save()
+            log_info(self, f"saved {path} at step {self.tuner.step}")
+
+    def _teardown(self) -> None:
+        if self.context.ok():
+            if self.pred is not None:
+                self.pred.destroy(self.destroy_lifecycle_publisher)
+            if self.pub_metrics is not None:
+                self.destroy_lifecycle_publisher(self.pub_metrics)
+        self.pred = self.pub_metrics = self.tuner = None
+        self.sync.clear()
+        release_memory()
 
     # --------------------------------------------------------------------- state / checkpoint
 
@@ -169,11 +257,17 @@ class FinetuneNode(Node):
 
     def _diag_state(self) -> tuple[int, str, dict[str, Any], bool]:
         self.stats.set("dropped", self.sync.dropped)
-        extra = {"model_loaded": True, "arch": self.tuner.arch, "device": str(self.tuner.device),
-                 "step": self.tuner.step, "buffer": len(self.tuner.buffer),
-                 "loss": self.last_metrics.get("loss"),
-                 "inputs": "; ".join(s.describe() for s in self.subs)}
-        return OK, "", extra, True
+        state, tuner = self.state, self.tuner
+        extra: dict[str, Any] = {"lifecycle_state": state, "model_loaded": tuner is not None,
+                                 "inputs": "; ".join(s.describe() for s in self.subs)}
+        if tuner is not None:
+            extra.update(arch=tuner.arch, device=str(tuner.device), step=tuner.step,
+                         buffer=len(tuner.buffer), loss=self.last_metrics.get("loss"))
+        if self._error:
+            return ERROR, self._error, extra, False
+        if state == "unconfigured":
+            return WARN, "unconfigured: no model loaded", extra, False
+        return OK, "" if state == "active" else state, extra, state == "active"
 
     # --------------------------------------------------------------------------- messages
 
@@ -270,14 +364,9 @@ class FinetuneNode(Node):
             self.stats.latency((time.perf_counter() - t_received) * 1e3)
 
     def close(self) -> None:
-        """Stop the workers and write the final checkpoint."""
-        self._stop.set()
-        self.slot.close()
-        for thread in self._threads:
-            thread.join(timeout=30.0)
-        if self.tuner.step > 0:
-            path = self.save()
-            log_info(self, f"saved {path} at step {self.tuner.step}")
+        """Stop the workers and write the final checkpoint (Ctrl-C, or after shutdown)."""
+        self._stop_workers()
+        self._teardown()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -16,9 +16,9 @@ FROM_FILE = "; empty = the parameter file's value"
 #: The arguments both launch files declare for the synth node's lifecycle and parameters.
 PARAMS_FILE_ARG = ("params_file", "", "YAML parameter file; empty = the package's "
                    "config/ros/nodes.yaml", None)
-AUTOSTART_ARG = ("autostart", "", "configure and activate the synth node (a lifecycle node) at "
-                 "start; false leaves it unconfigured for `ros2 lifecycle set /synth_node "
-                 "configure`" + FROM_FILE + " (true)", None)
+AUTOSTART_ARG = ("autostart", "", "configure and activate the lifecycle nodes (synth, "
+                 "fine-tune) at start; false leaves them unconfigured for `ros2 lifecycle set "
+                 "/synth_node configure`" + FROM_FILE + " (true)", None)
 
 
 def declare_arguments(args: Sequence[tuple[str, str, str, list[str] | None]]

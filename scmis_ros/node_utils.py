@@ -182,6 +182,40 @@ def file_check(kind: str, allow_empty: bool = True) -> Callable[[Any], str | Non
 
 
 # --------------------------------------------------------------------------------------------
+# Lifecycle nodes
+
+
+def lifecycle_state(node: Any) -> str:
+    """The label of a ``rclpy.lifecycle.LifecycleNode``'s state (unconfigured, inactive,
+    active, finalized, ...)."""
+    return node._state_machine.current_state[1]
+
+
+def autostart(node: Any, error: Callable[[], str]) -> None:
+    """Configure and activate ``node`` now; a failed configure raises ``RuntimeError`` with
+    ``error()`` (run_node turns it into one line and exit code 2)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        raise RuntimeError(error() or "configure failed")
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        raise RuntimeError(error() or "activate failed")
+
+
+def exit_soon(node: Node, delay_s: float = 0.2) -> None:
+    """After a lifecycle shutdown: end the process once the change_state service has
+    answered (the context is shut down from a one-shot timer)."""
+    if not node.context.ok():
+        return
+
+    def finish() -> None:
+        node.destroy_timer(timer)
+        log_info(node, "shut down (lifecycle finalized)")
+        node.context.try_shutdown()
+    timer = node.create_timer(delay_s, finish)
+
+
+# --------------------------------------------------------------------------------------------
 # Queues, status, main
 
 

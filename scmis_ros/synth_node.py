@@ -51,8 +51,9 @@ from .conversions import ImageConversionError, depth_m_to_mm, stamp_ns
 from .diagnostics import DIAG_PARAMS, ERROR, OK, WARN, Diagnostics, NodeStats
 from .image_topics import (ImageInput, ImageOutput, decode_labels, input_params,
                            message_pixels, output_params)
-from .node_utils import (LatestSlot, Param, ParamStore, RateLimiter, log_info, qos_from_name,
-                         release_memory, run_node, safe_publish)
+from .node_utils import (LatestSlot, Param, ParamStore, RateLimiter, autostart, exit_soon,
+                         lifecycle_state, log_info, qos_from_name, release_memory, run_node,
+                         safe_publish)
 from .pointcloud import depth_to_points, fill_pointcloud2
 
 #: Where ``make demo`` leaves its procedural-rooms generator (relative to the working folder
@@ -214,16 +215,14 @@ class SynthNode(LifecycleNode):
         self._last_pixels, self._trimmed = 0, 0.0
         self.diagnostics = Diagnostics(self, self.p, self.stats, self._diag_state)
         if self.p["autostart"]:
-            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise RuntimeError(self._configure_error or "configure failed")
-            self.trigger_activate()
+            autostart(self, lambda: self._configure_error)
 
     # ----------------------------------------------------------------------------- lifecycle
 
     @property
     def state(self) -> str:
         """The lifecycle state's label (unconfigured, inactive, active, finalized, ...)."""
-        return self._state_machine.current_state[1]
+        return lifecycle_state(self)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the generator and the class remap, create the publishers, start the worker."""
@@ -294,19 +293,13 @@ class SynthNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free everything and end the process (after the service has answered)."""
         self._teardown()
-        if self.context.ok():
-            self._exit_timer = self.create_timer(0.2, self._exit)
+        exit_soon(self)
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """An exception in a transition: free everything, back to unconfigured."""
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
-
-    def _exit(self) -> None:
-        self.destroy_timer(self._exit_timer)
-        log_info(self, "shut down (lifecycle finalized)")
-        self.context.try_shutdown()
 
     def _stop_inputs(self) -> None:
         self._active = False

@@ -54,6 +54,12 @@ def test_synth_node_is_a_lifecycle_node_that_autostarts_unless_told(repo_root, l
         started(module, autostart="no")
 
 
+def test_finetune_node_is_a_lifecycle_node_too(repo_root):
+    module = load(repo_root, "augment")
+    assert isinstance(started(module)["finetune_node"], LifecycleNode)
+    assert overrides(started(module, autostart="false")["finetune_node"])["autostart"] is False
+
+
 def test_sources_follow_the_source_argument(repo_root):
     module = load(repo_root, "synth")
     assert set(started(module)) == {"rooms_source", "synth_node"}

@@ -114,12 +114,19 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
         "    height: 16\n    width: 16\n    batch_size: 2\n    min_buffer: 2\n"
         "    train_rate_hz: 0.0\n    checkpoint_every: 3\n    max_steps: 6\n"
         "    device: cpu\n")
-    node = start("scmis_ros.finetune_node", params_file=params_file)
+    # a lifecycle node: driven through its services here (the restart below autostarts)
+    node = start("scmis_ros.finetune_node", {"autostart": False}, params_file=params_file)
+    diag = client.diagnostics("finetune_node")
     pubs = {name: client.publisher(Image, f"mixed/{name}", 20)
             for name in ("rgb", "depth", "labels")}
     preds = client.collect(Image, "segmentation/labels", 20)
     metrics = client.status("finetune/metrics")
     assert client.wait_for_node("finetune_node", 60), node.output()
+    assert client.lifecycle_state("finetune_node") == "unconfigured"
+    assert client.lifecycle("finetune_node", "configure"), node.output()
+    assert client.spin_until(lambda: diag and diag[-1]["lifecycle_state"] == "inactive", 30)
+    assert diag[-1]["model_loaded"] == "true" and diag[-1]["arch"] == "esanet-r18"
+    assert client.lifecycle("finetune_node", "activate")
     assert client.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
                              30), node.output()
     labels = label_map(480, 640, num_classes=5, seed=1)  # camera size
@@ -145,7 +152,14 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     assert 1 <= labels_from_image(pred).min() and labels_from_image(pred).max() <= 40
     ckpt = tmp_path / "ft" / "finetune.pt"
     assert ckpt.is_file()
-    assert node.stop() == 0
+    # deactivate stops training and writes the checkpoint; cleanup frees the model;
+    # shutdown ends the process
+    assert client.lifecycle("finetune_node", "deactivate")
+    assert "saved" in node.output() and "at step 6" in node.output()
+    assert client.lifecycle("finetune_node", "cleanup")
+    assert client.spin_until(lambda: diag[-1]["model_loaded"] == "false", 30), diag[-1]
+    assert client.lifecycle("finetune_node", "shutdown")
+    assert node.wait(30) == 0, node.output()
     from scmis_core.checkpoint import load_checkpoint
     from scmis_core.segment import Segmenter
 
