@@ -40,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import from_dict
 from .data.registry import parse_size
 from .models import build_generator
+from .models.noise import noise_shape, sample_z
 from .onnx_graph import SynthesisGraph
 from .runtime import atomic_write_text, select_device
 
@@ -135,9 +136,7 @@ def graph_flops(generator: torch.nn.Module, num_classes: int, batch: int, height
     labels = torch.zeros(batch, height, width, dtype=torch.long, device="meta")
     args: tuple[torch.Tensor, ...] = (labels,)
     if graph.z_dim:
-        spatial = bool(getattr(generator, "spatial_noise", False))
-        shape = (batch, graph.z_dim) + ((height, width) if spatial else ())
-        args += (torch.zeros(shape, device="meta"),)
+        args += (torch.zeros(noise_shape(generator, batch, height, width), device="meta"),)
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         graph(*args)
     return counter.get_total_flops()
@@ -155,7 +154,6 @@ class CaseRunner:
         self.graph = SynthesisGraph(generator, num_classes, 10.0, fmt).to(device)
         if channels_last:
             self.graph = self.graph.to(memory_format=torch.channels_last)
-        self.spatial = bool(getattr(generator, "spatial_noise", False))
         self._onnx = None
         self.onnx_providers: list[str] = []
 
@@ -164,9 +162,9 @@ class CaseRunner:
         from .export import blocky_labels
 
         labels = torch.from_numpy(blocky_labels(batch, height, width, self.num_classes, seed))
-        gen = torch.Generator().manual_seed(seed)
-        shape = (batch, self.graph.z_dim) + ((height, width) if self.spatial else ())
-        return labels.to(self.device), torch.randn(shape, generator=gen).to(self.device)
+        z = sample_z(self.generator, batch, height, width, torch.Generator().manual_seed(seed),
+                     device=self.device)
+        return labels.to(self.device), z
 
     def skip_reason(self, backend: str, precision: str) -> str | None:
         if backend == "onnxruntime" and precision != "fp32":
