@@ -290,3 +290,13 @@ def test_synthesize_usage_and_labels_errors(capsys, good_ckpt, tmp_path):
     assert main(["--checkpoint", str(good_ckpt), "--labels", str(labels),
                  "--out", str(tmp_path / "o3")]) == 2
     _one_error_line(capsys, labels / "broken.png", "cannot decode")
+
+
+def test_export_unwritable_and_bad_size(capsys, unwritable):
+    from scmis_core.data.export import main
+
+    assert main(["--source", "rooms", "--n", "1", "--size", "16x16",
+                 "--out", str(unwritable)]) == 2
+    _one_error_line(capsys, unwritable.parent)
+    assert main(["--source", "rooms", "--size", "0x5", "--out", "x"]) == 2
+    _one_error_line(capsys, "0x5")

@@ -15,16 +15,16 @@ deletes the ``*.png`` files of the written splits' rgb / depth / labels_40 folde
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from tqdm import tqdm
 
+from ..atomic_files import atomic_write_text
+from ..cli import CliError, OneLineArgumentParser, entry_point, parse_size
 from .base import LabelledDataset
 from .io import write_depth, write_labels, write_rgb
-from .registry import (CliError, OneLineArgumentParser, add_source_arguments, open_from_args,
-                       parse_size)
+from .registry import add_source_arguments, open_from_args
 from .transforms import resize
 
 #: Frames generated per split for ``--source rooms`` without ``--n``.
@@ -59,7 +59,7 @@ def export_split(dataset: LabelledDataset, out_dir: Path, split: str, n: int | N
 def write_classes(out_dir: Path, class_names: Sequence[str]) -> None:
     """``out_dir/classes.txt``: one name per line, line i = class id i."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "classes.txt").write_text("".join(f"{name}\n" for name in class_names))
+    atomic_write_text(out_dir / "classes.txt", "".join(f"{name}\n" for name in class_names))
 
 
 def prepare_out_dir(out_dir: Path, splits: Sequence[str], overwrite: bool) -> None:
@@ -100,29 +100,25 @@ def build_parser() -> OneLineArgumentParser:
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Run the export; return the exit code (2 and one ``error:`` line on bad input)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
         return int(exc.code or 0)
-    try:
-        if args.n is not None and args.n < 1:
-            raise CliError(f"--n: expected a positive frame count, found {args.n}")
-        splits = ["train", "test"] if args.split == "all" else [args.split]
-        out_dir = Path(args.out)
-        rooms_frames = args.n if args.n is not None else DEFAULT_ROOMS_FRAMES
-        datasets = [open_from_args(args, split, args.size, rooms_frames) for split in splits]
-        prepare_out_dir(out_dir, splits, args.overwrite)
-        write_classes(out_dir, datasets[0].class_names)
-        for split, dataset in zip(splits, datasets):
-            count = export_split(dataset, out_dir, split, args.n, args.size,
-                                 progress=not args.no_progress)
-            print(f"wrote {count} frames of {args.source} {split} to {out_dir / split}")
-    except (CliError, ValueError, OSError, ImportError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    if args.n is not None and args.n < 1:
+        raise CliError(f"--n: expected a positive frame count, found {args.n}")
+    splits = ["train", "test"] if args.split == "all" else [args.split]
+    out_dir = Path(args.out)
+    rooms_frames = args.n if args.n is not None else DEFAULT_ROOMS_FRAMES
+    datasets = [open_from_args(args, split, args.size, rooms_frames) for split in splits]
+    prepare_out_dir(out_dir, splits, args.overwrite)
+    write_classes(out_dir, datasets[0].class_names)
+    for split, dataset in zip(splits, datasets):
+        count = export_split(dataset, out_dir, split, args.n, args.size,
+                             progress=not args.no_progress)
+        print(f"wrote {count} frames of {args.source} {split} to {out_dir / split}")
     return 0
 
 
