@@ -50,6 +50,8 @@ from .engine.run_log import RunLogger
 from .metrics.segmentation import ConfusionMatrix
 from .models.esanet import build_esanet, load_backbone_weights
 from .models.segnet import SmallRGBDUNet
+from .resources import (DEFAULT_MAX_MEMORY_MB, ResourceLimitError, check_limit,
+                        count_parameters)
 from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state, seed_everything,
                       select_device)
 
@@ -78,8 +80,8 @@ class Segmenter:
         self.info = info
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto"
-                        ) -> "Segmenter":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
+                        max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB) -> "Segmenter":
         """Load a ``segmenter`` checkpoint written by :func:`train_segmenter`."""
         dev = select_device(device) if isinstance(device, str) else device
         state = load_checkpoint(path, kind="segmenter")
@@ -91,8 +93,17 @@ class Segmenter:
         try:
             if not isinstance(kwargs, dict):
                 raise TypeError(f"arch_kwargs is a {type(kwargs).__name__}")
-            model = SEGMENTERS[arch](state["num_classes"], **kwargs)
+
+            def build() -> nn.Module:
+                return SEGMENTERS[arch](state["num_classes"], **kwargs)
+
+            # the stored arguments decide the size: count the weights before building
+            check_limit(count_parameters(build), max_memory_mb,
+                        f"checkpoint {path}: the weights of its {arch} segmenter ({kwargs})")
+            model = build()
         except (TypeError, ValueError) as exc:
+            if isinstance(exc, ResourceLimitError):
+                raise
             raise CheckpointError(f"checkpoint {path}: its {arch} arguments do not build a "
                                   f"network ({' '.join(str(exc).split())})") from None
         load_module_state(model, state["models"]["segmenter"], path, "segmenter")

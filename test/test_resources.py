@@ -122,3 +122,19 @@ def test_check_limit_and_format():
     with pytest.raises(ResourceLimitError, match=r"thing needs an estimated 2\.0 GiB"):
         check_limit(2 * 2**30, 1024, "thing")
     assert format_bytes(1536 * 2**20) == "1.5 GiB" and format_bytes(12) == "12 B"
+
+
+def test_segmenter_checkpoint_with_huge_stored_arguments_is_refused(tmp_path):
+    from scmis_core.models.segnet import SmallRGBDUNet
+    from scmis_core.segment import Segmenter
+
+    small = SmallRGBDUNet(5, widths=(4, 8))
+    state = {"kind": "segmenter", "step": 0, "num_classes": 5, "class_names": list("abcde"),
+             "config": {"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8, 16384, 16384]},
+                        "data": {}},
+             "models": {"segmenter": small.state_dict()}}
+    path = save_checkpoint(state, tmp_path / "seg.pt")
+    start = time.perf_counter()
+    with pytest.raises(ResourceLimitError, match=r"unet-rgbd segmenter .*GiB"):
+        Segmenter.from_checkpoint(path, "cpu")
+    assert time.perf_counter() - start < 60
