@@ -70,7 +70,7 @@ demo: install
 	$(PY) -m scmis_core.train --config config/rooms_small.yaml --run-dir $(DEMO_DIR)/train \
 	  --no-eval train.steps=$(DEMO_STEPS) train.sample_every=100 train.ckpt_every=100
 	$(PY) -m scmis_core.synthesize --checkpoint $(DEMO_DIR)/train/final.pt --source rooms \
-	  --n 6 --variants 3 --size 64x64 --out $(DEMO_DIR)/synth
+	  --n 6 --variants 3 --size 64x64 --overwrite --out $(DEMO_DIR)/synth
 	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/init.pt \
 	  --checkpoint $(DEMO_DIR)/train/final.pt --segmenter $(DEMO_DIR)/segmenter/segmenter.pt \
 	  --num-images $(DEMO_EVAL_IMAGES) --out $(DEMO_DIR)/eval

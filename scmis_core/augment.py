@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -268,13 +268,16 @@ class AugmentJob:
     ``OUT/.shards/<split>_NNNNN.json`` exists (written after all its files). Every file is
     written to ``OUT/.tmp`` and renamed into place, so an interrupted run leaves no
     half-written image; re-running redoes only unfinished shards, with the same per-frame
-    seeds (:func:`variant_seed`), hence identical files.
+    seeds (:func:`variant_seed`), hence identical files. ``OUT`` must be new, empty or an
+    earlier run's (marker ``.scmis-output.json``), and must not be, hold or lie inside one of
+    ``inputs`` (data root, checkpoint): :mod:`scmis_core.output_dirs`.
     """
 
     def __init__(self, synth, train: LabelledDataset, out: str | Path, *, variants: int,
                  ratio: float, mode: str, seed: int = 0, shard_size: int = 32,
                  include_real: bool = True, test: LabelledDataset | None = None,
-                 size: tuple[int, int] | None = None, settings: dict[str, Any] | None = None):
+                 size: tuple[int, int] | None = None, settings: dict[str, Any] | None = None,
+                 inputs: Sequence[str | Path | None] = ()):
         _check_mix_args(ratio, mode)
         if variants < 1:
             raise ValueError(f"variants: expected >= 1, found {variants}")
@@ -284,7 +287,7 @@ class AugmentJob:
             raise ValueError(f"generator trained for {synth.num_classes} classes, the data "
                              f"has {train.num_classes}")
         self.synth, self.train, self.test = synth, train, test
-        self.out = Path(out)
+        self.out, self.inputs = Path(out), list(inputs)
         self.variants, self.ratio, self.mode, self.seed = variants, ratio, mode, seed
         self.shard_size, self.include_real, self.size = shard_size, include_real, size
         self.settings = {"variants": variants, "ratio": ratio, "mode": mode, "seed": seed,
@@ -309,6 +312,11 @@ class AugmentJob:
 
     def _prepare(self) -> None:
         """Check the manifest of an existing output against these settings; write it."""
+        from .output_dirs import prepare_output_dir
+
+        # new, empty, or an earlier run's folder (marker); never an input or one holding it
+        prepare_output_dir(self.out, overwrite=False, resume=True, inputs=self.inputs,
+                           kind="augment", tool="scmis_core.augment")
         manifest_path = self.out / MANIFEST
         if manifest_path.is_file():
             old = json.loads(manifest_path.read_text())
@@ -317,9 +325,6 @@ class AugmentJob:
                                  if old.get("settings", {}).get(k) != self.settings.get(k))
                 raise ValueError(f"output {self.out}: made with other settings ({changed}); "
                                  "use another --out folder (or delete this one)")
-        elif self.out.is_dir() and any(self.out.iterdir()):
-            raise ValueError(f"output {self.out}: not empty and has no {MANIFEST}; expected an "
-                             "empty folder or an earlier run of this command")
         shutil.rmtree(self.out / _TMP_DIR, ignore_errors=True)  # leftovers of a killed run
         self._write_manifest(complete=False)
 
@@ -470,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     job = AugmentJob(synth, train, args.out, variants=args.variants, ratio=args.ratio,
                      mode=args.mode, seed=args.seed, shard_size=args.shard_size,
                      include_real=not args.no_real, test=test, size=args.size,
-                     settings=settings)
+                     settings=settings, inputs=[root, args.checkpoint])
     counts = job.run(progress=not args.no_progress)
     print(f"wrote {args.out}: {counts['shards_done']} shards done, "
           f"{counts['shards_skipped']} already finished, of {counts['shards']}")

@@ -7,6 +7,8 @@
 --out DIR`` turns a data set (or a folder of label PNGs, ``--labels DIR``) into RGB-D images,
 several variants per label map with different seeds, in the NYUv2 layout
 (``DIR/{rgb,depth,labels_40}/NAME_vK.png``, depth as 16-bit millimetres) plus a preview grid.
+DIR must be new or empty; ``--overwrite`` replaces an earlier run's images (only in a folder
+this command wrote, never one holding an input: :mod:`scmis_core.output_dirs`).
 ``--backend onnxruntime`` runs the generator's ONNX graph instead of PyTorch (``--checkpoint``
 may then be a ``.onnx`` file from ``python -m scmis_core.export``).
 """
@@ -318,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_core.synthesize``."""
     from .data.io import write_depth, write_labels, write_rgb
     from .data.registry import add_source_arguments
+    from .output_dirs import prepare_output_dir
     from .visualize import grid, rgbd_rows, save_png
 
     parser = argparse.ArgumentParser(
@@ -343,13 +346,18 @@ def main(argv: list[str] | None = None) -> int:
                         "from python -m scmis_core.export; needs requirements-onnx.txt)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--grid", default="", help="preview PNG (default OUT/grid.png)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the images of an earlier run in OUT (refused for a "
+                        "folder this command did not write or one holding an input)")
     args = parser.parse_args(argv)
     if args.variants < 1:
         parser.error(f"--variants: expected >= 1, found {args.variants}")
+    out = prepare_output_dir(args.out, overwrite=args.overwrite, kind="synthesize",
+                             inputs=[args.checkpoint, args.labels, args.root],
+                             tool="scmis_core.synthesize")
     synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
                                         use_ema=not args.raw_weights,
                                         backend=args.backend, max_memory_mb=args.max_memory_mb)
-    out = Path(args.out)
     rows = []
     if args.size:  # refuse a size beyond the memory limit before generating any frame
         synth.check_memory(1, *args.size)

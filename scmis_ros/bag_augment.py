@@ -14,7 +14,9 @@ connections) plus, in the label topic's namespace:
 
 The input bag is opened read-only and never changed. The output is written into a hidden
 temporary folder beside OUT_BAG and renamed into place when complete, so an interrupted or
-failed run leaves nothing; an existing OUT_BAG is refused unless ``--overwrite``.
+failed run leaves nothing (temporary folders of killed runs are removed by the next run); an
+existing OUT_BAG is refused unless ``--overwrite``, which replaces only a bag written by scmis
+(never the input, a folder containing it, or a folder holding anything but the bag).
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from scmis_core.augment import MIX_MODES, class_mix
+from scmis_core.output_dirs import OutputDirError, check_output_dir
 
 from .bags import (STORAGES, BagError, atomic_bag_writer, copy_connection, iter_messages,
                    open_bag, storage_of, typestore)
@@ -129,13 +132,16 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                 seed: int = 0, storage: str | None = None, overwrite: bool = False,
                 namespace: str | None = None, tolerance_s: float = 0.02,
                 progress: bool = True, preview: str | Path | None = None,
-                preview_rows: int = 4) -> dict[str, Any]:
+                preview_rows: int = 4, other_inputs: Sequence[str | Path] = ()
+                ) -> dict[str, Any]:
     """Write ``output_bag`` = ``input_bag`` + synthesized (+ mixed) topics; see module doc.
 
     ``synthesizer`` is a :class:`scmis_core.synthesize.Synthesizer` (anything with
     ``synth(labels, seed)`` and ``num_classes``). ``preview``: a PNG of the first
     ``preview_rows`` frames (labels | real rgb | synth rgb | mixed rgb | the same for depth),
-    written after the bag. Returns a summary dict. Raises
+    written after the bag. ``output_bag`` must not be, contain or lie inside the input bag
+    or ``other_inputs`` (the checkpoint); with ``overwrite`` only a bag written by scmis is
+    replaced (:mod:`scmis_core.output_dirs`). Returns a summary dict. Raises
     :class:`BagError` with a one-line reason for missing topics, wrong encodings, empty or
     unreadable bags; nothing is written then.
     """
@@ -144,9 +150,11 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
         raise ValueError(f"mode: expected one of {', '.join(MIX_MODES)}, found {mode!r}")
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio: expected a value in [0, 1], found {ratio}")
-    if output_bag.resolve() == input_bag.resolve() or \
-            input_bag.resolve() in output_bag.resolve().parents:
-        raise BagError(f"output {output_bag}: must not be the input bag or inside it")
+    protected = [input_bag, *other_inputs]
+    try:  # before any work; checked again when the new bag is renamed into place
+        check_output_dir(output_bag, overwrite=overwrite, inputs=protected, kind="rosbag2")
+    except OutputDirError as exc:
+        raise BagError(str(exc)) from None
     t_start = time.perf_counter()
     store = typestore()
     with open_bag(input_bag) as reader:
@@ -183,7 +191,8 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
 
         image_cls = store.types[IMAGE_TYPE]
         counts = {"copied": 0, "synthesized": 0, "mixed": 0}
-        with atomic_bag_writer(output_bag, storage, overwrite) as writer:
+        with atomic_bag_writer(output_bag, storage, overwrite, inputs=protected,
+                               tool="scmis_ros.bag_augment") as writer:
             out_conns = {c.id: copy_connection(writer, c, store) for c in reader.connections}
             new_conns = {key: writer.add_connection(topic, IMAGE_TYPE, typestore=store)
                          for key, topic in new_topics.items()}
@@ -334,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=None, help="namespace of the new topics "
                         "(default: the label topic's)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output bag written by this command (never "
+                        "a folder holding other files, the input, or one containing it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--preview", default=None, help="also write a PNG of the first "
                         "frames (labels | rgb real/synth/mixed | depth real/synth/mixed)")
@@ -347,15 +358,20 @@ def main(argv: list[str] | None = None) -> int:
         from .synth_node import resolve_checkpoint
 
         try:
-            synth = Synthesizer.from_checkpoint(resolve_checkpoint(args.checkpoint),
-                                                device=args.device)
+            checkpoint = resolve_checkpoint(args.checkpoint)
+            try:  # before loading the model: refuse a bad output at once
+                check_output_dir(args.output, overwrite=args.overwrite, kind="rosbag2",
+                                 inputs=[args.input, checkpoint])
+            except OutputDirError as exc:
+                raise BagError(str(exc)) from None
+            synth = Synthesizer.from_checkpoint(checkpoint, device=args.device)
             result = augment_bag(args.input, args.output, synth,
                                  labels_topic=args.labels_topic, rgb_topic=args.rgb_topic,
                                  depth_topic=args.depth_topic, mode=args.mode,
                                  ratio=args.ratio, seed=args.seed, storage=args.storage,
                                  overwrite=args.overwrite, namespace=args.namespace,
                                  tolerance_s=args.tolerance_s, progress=not args.no_progress,
-                                 preview=args.preview)
+                                 preview=args.preview, other_inputs=[checkpoint])
         except (BagError, CheckpointError, FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

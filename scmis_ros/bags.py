@@ -7,16 +7,17 @@ Works for both storage formats of rosbag2 (``sqlite3`` and ``mcap``) without a R
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+
+from scmis_core.output_dirs import (OutputDirError, check_output_dir, remove_stale_temps,
+                                    replace_output_dir, temp_dir_beside)
 
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 
@@ -101,31 +102,40 @@ def copy_connection(writer: Writer, conn: Any, store: Any = None) -> Any:
 
 
 @contextmanager
-def atomic_bag_writer(output: str | Path, storage: str, overwrite: bool = False
+def atomic_bag_writer(output: str | Path, storage: str, overwrite: bool = False,
+                      inputs: Iterable[str | Path | None] = (), tool: str = ""
                       ) -> Iterator[Writer]:
     """A :class:`Writer` whose bag appears at ``output`` only when the block completes.
 
-    The bag is written into a hidden temporary folder beside ``output`` and renamed into
-    place at the end; on any exception (Ctrl-C included) the temporary folder is removed and
-    nothing appears. An existing ``output`` is refused unless ``overwrite``; then it is
-    replaced only after the new bag is complete.
+    The bag is written into a hidden temporary folder beside ``output``
+    (``.NAME.tmp-HOST-PID-*``; those of killed runs are removed first) and renamed into place
+    at the end; on any exception (Ctrl-C included) the temporary folder is removed and nothing
+    appears. ``output`` must not be, contain or lie inside one of ``inputs``. An existing
+    ``output`` is refused unless ``overwrite``, and even then unless it is a bag written by
+    scmis (marker file) holding nothing but the bag's files; it is replaced only after the new
+    bag is complete (:mod:`scmis_core.output_dirs`).
     """
     output = Path(output)
     if storage not in STORAGES:
         raise BagError(f"storage: expected one of {', '.join(STORAGES)}, found {storage!r}")
-    if output.exists() and not overwrite:
-        raise BagError(f"output {output}: already exists; pass --overwrite to replace it")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    inputs = list(inputs)
+    try:
+        check_output_dir(output, overwrite=overwrite, inputs=inputs, kind="rosbag2")
+    except OutputDirError as exc:
+        raise BagError(str(exc)) from None
+    remove_stale_temps(output)
+    tmp = temp_dir_beside(output)
     writer = Writer(tmp / output.name, version=Writer.VERSION_LATEST,
                     storage_plugin=STORAGES[storage])
     try:
         writer.open()
         yield writer
         writer.close()
-        if output.exists():
-            os.replace(output, tmp / ".replaced") if output.is_dir() else output.unlink()
-        os.replace(tmp / output.name, output)
+        try:
+            replace_output_dir(tmp / output.name, output, overwrite=overwrite, inputs=inputs,
+                               kind="rosbag2", tool=tool)
+        except OutputDirError as exc:
+            raise BagError(str(exc)) from None
     except BaseException:
         if writer.storage is not None:
             try:

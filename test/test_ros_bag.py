@@ -176,12 +176,68 @@ def test_overwrite_is_refused_unless_asked(tmp_path, checkpoint, capsys):
     assert main(args) == 0
     first = read_all(out)
     assert main(args + ["--seed", "7"]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert "already exists and is not empty; pass --overwrite" in capsys.readouterr().err
     assert read_all(out) == first
     assert main(args + ["--seed", "7", "--overwrite"]) == 0
     second = read_all(out)
     assert second["/camera/labels"] == first["/camera/labels"]
     assert second["/camera/synth/rgb"] != first["/camera/synth/rgb"]  # new seed, new images
+    assert leftovers(tmp_path) == []
+
+
+def _run_cli(args, cwd, timeout=120):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "scmis_ros.bag_augment", *map(str, args)],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _error_line(proc):
+    """The single ``error:`` line of a failed run (no traceback)."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, checkpoint, capsys):
+    """Issue 14, defect 1: `bag_augment P/inner P --overwrite` deleted P/inner (the input)
+    and P/other.txt and exited 0."""
+    src = write_rooms_bag(tmp_path / "small_bag", "mcap", frames=2, height=16, width=16)
+    parent = tmp_path / "P"
+    parent.mkdir()
+    inner = parent / "inner"
+    import shutil
+
+    shutil.copytree(src, inner)
+    (parent / "other.txt").write_text("keep\n")
+    before = tree_hashes(parent)
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--no-progress"]
+    proc = _run_cli([inner, parent, "--overwrite", *common], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "contains the input" in _error_line(proc)
+    assert tree_hashes(parent) == before and (parent / "other.txt").read_text() == "keep\n"
+    assert leftovers(tmp_path) == []
+    # a folder that is not a bag written by us is never replaced either (in-process: faster)
+    for args, words in (([src, parent], "has no .scmis-output.json"),
+                        # a recorded bag (arguments swapped by mistake), the input itself
+                        ([tmp_path / "other", src], "has no .scmis-output.json"),
+                        ([src, src], "is the input")):
+        assert main([*map(str, args), "--overwrite", *map(str, common)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+    assert tree_hashes(parent) == before and tree_hashes(inner) == tree_hashes(src)
+
+
+def test_overwrite_refuses_an_augmented_bag_that_gained_foreign_files(tmp_path, synth):
+    src = write_rooms_bag(tmp_path / "in", "mcap", frames=1, height=16, width=16)
+    out = tmp_path / "out"
+    augment_bag(src, out, synth, progress=False)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(BagError, match=r"does not write \(notes.txt\)"):
+        augment_bag(src, out, synth, progress=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "metadata.yaml").is_file()
+    (out / "notes.txt").unlink()
+    augment_bag(src, out, synth, progress=False, overwrite=True, seed=5)
     assert leftovers(tmp_path) == []
 
 

@@ -10,7 +10,9 @@
 ``NNNN`` is the 0-based frame index (at least 4 digits), so :class:`NYUv2Dataset` reads frame
 i back as frame i, identical up to the millimetre rounding of depth. ``--split all`` writes
 train and test. The output folder must be empty unless ``--overwrite`` is given, which first
-deletes the ``*.png`` files of the written splits' rgb / depth / labels_40 folders.
+deletes the ``*.png`` files of the written splits' rgb / depth / labels_40 folders; it works
+only on a folder an earlier export wrote (marker ``.scmis-output.json``, nothing else in it)
+and never on the data set read (``--root``) or a folder holding it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from ..atomic_files import atomic_write_text
 from ..cli import CliError, OneLineArgumentParser, entry_point, parse_size
+from ..output_dirs import OutputDirError, prepare_output_dir
 from .base import LabelledDataset
 from .io import write_depth, write_labels, write_rgb
 from .registry import add_source_arguments, open_from_args
@@ -62,18 +65,17 @@ def write_classes(out_dir: Path, class_names: Sequence[str]) -> None:
     atomic_write_text(out_dir / "classes.txt", "".join(f"{name}\n" for name in class_names))
 
 
-def prepare_out_dir(out_dir: Path, splits: Sequence[str], overwrite: bool) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``overwrite``; then clear the splits' PNGs."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"output {out_dir}: expected a folder, found a file")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise CliError(f"output folder {out_dir} is not empty (pass --overwrite to write "
-                           "into it)")
-        for split in splits:
-            for sub in SUBFOLDERS:
-                for path in (out_dir / split / sub).glob("*.png"):
-                    path.unlink()
+def prepare_out_dir(out_dir: Path, splits: Sequence[str], overwrite: bool,
+                    inputs: Sequence[str | Path | None] = ()) -> None:
+    """Refuse an output that is, holds or lies in one of ``inputs``, or a non-empty one
+    unless ``overwrite``; then clear the splits' PNGs (:mod:`scmis_core.output_dirs`)."""
+    try:
+        prepare_output_dir(out_dir, overwrite=overwrite, inputs=inputs, kind="export",
+                           tool="scmis_core.data.export",
+                           clear=[f"{split}/{sub}/*.png" for split in splits
+                                  for sub in SUBFOLDERS])
+    except OutputDirError as exc:
+        raise CliError(str(exc)) from None
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -94,8 +96,8 @@ def build_parser() -> OneLineArgumentParser:
                         help="resize frames to HxW, e.g. 240x320 (rooms: generate at HxW; "
                              "default: native size, rooms 240x320)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="write into a non-empty output folder (deletes the PNGs of the "
-                             "exported splits first)")
+                        help="write into the folder of an earlier export (deletes the PNGs "
+                             "of the exported splits first; refused for any other folder)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     rooms_frames = args.n if args.n is not None else DEFAULT_ROOMS_FRAMES
     datasets = [open_from_args(args, split, args.size, rooms_frames) for split in splits]
-    prepare_out_dir(out_dir, splits, args.overwrite)
+    prepare_out_dir(out_dir, splits, args.overwrite,
+                    inputs=[args.root, args.mapping, args.splits])
     write_classes(out_dir, datasets[0].class_names)
     for split, dataset in zip(splits, datasets):
         count = export_split(dataset, out_dir, split, args.n, args.size,
