@@ -15,8 +15,11 @@ activates itself; ``autostart:=false`` leaves it unconfigured.
 
 from __future__ import annotations
 
+import os
+
 from launch import LaunchContext, LaunchDescription
 from launch.actions import OpaqueFunction
+from ament_index_python.packages import get_package_share_directory
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -28,8 +31,8 @@ ARGS = [
     ("source", "rooms", "where label images come from: rooms (procedural stream), bag "
      "(replay bag:=PATH) or none (an external publisher on labels_topic)",
      ["rooms", "bag", "none"]),
-    ("checkpoint", "", "generator checkpoint (.pt)" + FROM_FILE + " (empty there too = the "
-     "`make demo` one)", None),
+    ("checkpoint", "", "generator checkpoint (.pt) or shipped name" + FROM_FILE + " (empty "
+     "there too = rooms, shipped)", None),
     ("device", "", "torch device of the generator: auto, cpu, cuda, cuda:N" + FROM_FILE, None),
     ("labels_topic", "labels", "label image topic the synth node subscribes to", None),
     ("bag", "", "rosbag2 folder to replay when source:=bag", None),
@@ -40,6 +43,10 @@ ARGS = [
     ("width", "", "rooms frame width (source:=rooms)" + FROM_FILE, None),
     ("seed", "", "generator noise seed, -1 = fresh noise per label image" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
+    ("rviz", "false", "open RViz 2 (needs the rviz2 package) on synth/rgb and synth/points "
+     "(turns publish_points on); set frame:= to the images' frame_id", ["true", "false"]),
+    ("frame", "camera", "fixed frame of the RViz view (the label images' frame_id; rooms "
+     "frames use 'camera')", None),
     AUTOSTART_ARG,
     PARAMS_FILE_ARG,
 ]
@@ -49,6 +56,7 @@ def _nodes(context: LaunchContext) -> list[Node]:
     params = params_file(context)
     ns = LaunchConfiguration("namespace")
     labels = ("labels", LaunchConfiguration("labels_topic"))
+    rviz = LaunchConfiguration("rviz").perform(context) == "true"
     return [
         Node(package="scmis_ros", executable="rooms_source", name="rooms_source",
              namespace=ns, condition=is_value("source", "rooms"), remappings=[labels],
@@ -63,8 +71,12 @@ def _nodes(context: LaunchContext) -> list[Node]:
                                                      "loop": ("loop", bool)})],
              output="screen"),
         synth_node(context, params, [labels], {"seed": ("seed", int)}, namespace=ns,
-                   output="screen"),
-    ]
+                   output="screen", points=rviz),
+    ] + ([Node(package="rviz2", executable="rviz2", name="rviz2", namespace=ns,
+               arguments=["-d", os.path.join(get_package_share_directory("scmis_ros"), "config",
+                                             "ros", "synth_points.rviz"),
+                          "-f", LaunchConfiguration("frame")], output="screen")]
+         if rviz else [])
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -36,17 +36,20 @@ def is_value(name: str, value: str) -> IfCondition:
 
 
 def synth_node(context: LaunchContext, params: str, remappings: list,
-               extra: dict[str, tuple[str, type]] | None = None, **kwargs: Any) -> Any:
+               extra: dict[str, tuple[str, type]] | None = None, points: bool = False,
+               **kwargs: Any) -> Any:
     """The synth node as a lifecycle node; it configures and activates itself unless the
     ``autostart`` argument is false (then: ``ros2 lifecycle set /synth_node configure``).
-    ``extra``: more parameter <- launch argument overrides."""
+    ``extra``: more parameter <- launch argument overrides; ``points`` turns synth/points on."""
     from launch_ros.actions import LifecycleNode
 
     mapping = {"checkpoint": ("checkpoint", str), "device": ("device", str),
                "autostart": ("autostart", bool), **(extra or {})}
+    values = overrides(context, mapping)
+    if points:
+        values["publish_points"] = True
     return LifecycleNode(package="scmis_ros", executable="synth_node", name="synth_node",
-                         remappings=remappings, parameters=[params, overrides(context, mapping)],
-                         **kwargs)
+                         remappings=remappings, parameters=[params, values], **kwargs)
 
 
 def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> dict[str, Any]:

@@ -60,6 +60,19 @@ def test_finetune_node_is_a_lifecycle_node_too(repo_root):
     assert overrides(started(module, autostart="false")["finetune_node"])["autostart"] is False
 
 
+def test_rviz_argument_opens_rviz_on_the_points(repo_root, monkeypatch):
+    module = load(repo_root, "synth")
+    monkeypatch.setattr(module, "get_package_share_directory", lambda pkg: "/share/x")
+    assert "rviz2" not in started(module)
+    assert "publish_points" not in overrides(started(module)["synth_node"])
+    nodes = started(module, rviz="true", frame="cam")
+    assert overrides(nodes["synth_node"])["publish_points"] is True
+    args = [a if isinstance(a, str) else "".join(getattr(s, "text", "?") for s in a)
+            for a in nodes["rviz2"].cmd]
+    assert "/share/x/config/ros/synth_points.rviz" in "".join(args)
+    assert (repo_root / "config" / "ros" / "synth_points.rviz").is_file()
+
+
 def test_sources_follow_the_source_argument(repo_root):
     module = load(repo_root, "synth")
     assert set(started(module)) == {"rooms_source", "synth_node"}
