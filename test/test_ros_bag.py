@@ -313,3 +313,42 @@ def test_topic_detection():
         find_topics(topics, labels_topic="/tf")
     with pytest.raises(BagError, match="several labels topics"):
         find_topics({"/a/labels": IMAGE, "/b/labels": IMAGE})
+
+
+_HOLD_TEMP = """
+import sys, time
+from scmis_ros.bags import atomic_bag_writer
+with atomic_bag_writer(sys.argv[1], "mcap") as writer:
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def _writer_process(out):
+    """A real process inside atomic_bag_writer (its temp folder exists), waiting."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_TEMP, str(out)], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, synth):
+    """Issue 14 defect 6: a SIGKILLed run left .NAME.tmp-* folders that no rerun removed.
+    The next run removes those of dead processes and keeps a live run's."""
+    src = write_rooms_bag(tmp_path / "in", "mcap", frames=2, height=16, width=16)
+    out = tmp_path / "out"
+    killed = _writer_process(out)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    stale = leftovers(tmp_path)
+    assert len(stale) == 1 and f"-{killed.pid}-" in stale[0]
+    live = _writer_process(out)
+    try:
+        mine = [name for name in leftovers(tmp_path) if f"-{live.pid}-" in name]
+        augment_bag(src, out, synth, progress=False)
+        assert leftovers(tmp_path) == mine  # the dead run's folder is gone, the live one's not
+        assert (out / "metadata.yaml").is_file()
+    finally:
+        live.kill()
+        live.wait(10)
