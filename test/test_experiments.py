@@ -1,72 +1,204 @@
-"""Experiment driver: a tiny Table 2 + Table 3 end to end, the paper layout, resumable reruns."""
+"""Experiment drivers: run lists, resumability, budgets, paper-preset listings, statistics."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from scmis_core.data.nyuv2 import NYUv2Dataset
-from scmis_core.config import from_dict
-from scmis_core.experiments import Table2, _named, main
-from scmis_core.segment import SegmentOptions
-from test_augment import tiny_generator
+from scmis_core.experiments import Runner, RunSpec, _named, main, runner as runner_mod
+from scmis_core.experiments.tables import cell_verdict, paired_stats, table2_markdown
+from scmis_core.metrics import bootstrap as bs
+from scmis_core.metrics.depth import DepthErrors
+from scmis_core.metrics.fid import frechet_distance
+from scmis_core.metrics.segmentation import ConfusionMatrix
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ARGS = ["--steps", "2", "--batch-size", "2", "--train-frames", "3", "--variants", "1",
-        "--modes", "rgb", "depth", "--ratios", "0.5", "--device", "cpu", "--no-progress",
-        "data.height=32", "data.width=32", "data.rooms_test_size=3",
-        "--model", "base_width=8", "decoder_blocks=0"]
+
+# ------------------------------------------------------------------------------------------
+# Bootstrap helpers agree with the metrics they resample.
 
 
-def test_table2_and_table3_tiny_end_to_end(tmp_path, capsys):
-    gen = tiny_generator(tmp_path / "g.pt")
-    other = tiny_generator(tmp_path / "oasis.pt")
-    out = tmp_path / "exp"
-    assert main(["table2", "--generator", str(gen), "--table3", f"OASIS={other}",
-                 "--out", str(out), *ARGS]) == 0
-    printed = capsys.readouterr().out
-    results = json.loads((out / "results.json").read_text())
-    runs = {r["key"]: r for r in results["runs"]}
-    # baseline, the 2x1 grid, the main generator at RGB 0.7 (Table 3 column), OASIS
-    assert set(runs) == {"baseline_s0", "SCMIS_rgb_0.5_s0", "SCMIS_depth_0.5_s0",
-                         "SCMIS_rgb_0.7_s0", "OASIS_rgb_0.7_s0"}
-    assert runs["baseline_s0"]["train_frames"] == 3
-    assert runs["SCMIS_rgb_0.5_s0"]["train_frames"] == 6  # 3 real + 3 mixed copies
-    mixed = NYUv2Dataset(out / "data" / "SCMIS_rgb_0.5_s0", "train")
-    assert len(mixed) == 6
-    table = (out / "table2.md").read_text().splitlines()
-    base = 100 * runs["baseline_s0"]["miou"]
-    rgb = 100 * runs["SCMIS_rgb_0.5_s0"]["miou"]
-    assert table[1:4] == ["| Modality | Ratio | mIoU |", "|---|---|---|",
-                          f"| - | 0.0 | {base:.2f} |"]
-    assert table[4] == f"| RGB | 0.5 | {rgb:.2f} ({rgb - base:+.2f}) |"
-    assert table[5].startswith("| Depth | 0.5 | ")
-    table3 = (out / "table3.md").read_text()
-    assert "| Methods | OASIS | SCMIS |" in table3 and "(not run)" not in table3
-    assert "| Modality | Ratio | mIoU |" in printed
-    # a rerun finds every run finished and trains nothing
-    stamp = (out / "runs" / "baseline_s0" / "segmenter.pt").stat().st_mtime_ns
-    assert main(["table2", "--generator", str(gen), "--table3", f"OASIS={other}",
-                 "--out", str(out), *ARGS]) == 0
-    assert (out / "runs" / "baseline_s0" / "segmenter.pt").stat().st_mtime_ns == stamp
-    assert json.loads((out / "results.json").read_text())["runs"] == results["runs"]
+def test_fid_from_features_equals_frechet_distance():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 96))
+    fake = rng.normal(0.3, 1.2, size=(30, 96)) + real[:30] * 0.5
+    want = frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0),
+                            np.cov(fake, rowvar=False), method="eig")
+    assert bs.fid_from_features(real, fake) == pytest.approx(want, rel=1e-7)
+    draws = bs.fid_resamples(real, real[::-1] + 0.1, reps=30, seed=1)
+    assert draws.shape == (30,) and np.isfinite(draws).all()
+    assert np.array_equal(draws, bs.fid_resamples(real, real[::-1] + 0.1, reps=30, seed=1))
+    with pytest.raises(ValueError, match="equal size"):
+        bs.fid_resamples(real, fake, reps=2)
 
 
-def test_table_layout_with_several_seeds(tmp_path):
-    gen = tiny_generator(tmp_path / "g.pt")
-    driver = Table2(from_dict({}).data, SegmentOptions(), tmp_path,
-                    generators={"SCMIS": str(gen)}, modes=["rgb"], ratios=[0.7], seeds=[0, 1])
-    results = [{"generator": "", "mode": "none", "ratio": 0.0, "seed": 0, "miou": 0.40},
-               {"generator": "", "mode": "none", "ratio": 0.0, "seed": 1, "miou": 0.42},
-               {"generator": "SCMIS", "mode": "rgb", "ratio": 0.7, "seed": 0, "miou": 0.45},
-               {"generator": "SCMIS", "mode": "rgb", "ratio": 0.7, "seed": 1, "miou": 0.47}]
-    lines = driver.table2_markdown(results).splitlines()
-    # mean ± sample standard deviation over seeds; change of the means
-    assert lines[3] == "| - | 0.0 | 41.00 ± 1.41 |"
-    assert lines[4] == "| RGB | 0.7 | 46.00 ± 1.41 (+5.00) |"
+def test_miou_and_depth_resampling_pool_like_the_metrics():
+    rng = np.random.default_rng(1)
+    gt = rng.integers(0, 6, size=(5, 8, 8))
+    pred = np.where(rng.random((5, 8, 8)) < 0.6, gt, rng.integers(1, 6, size=(5, 8, 8)))
+    per_image = np.stack([ConfusionMatrix(5).update(p, t).counts for p, t in zip(pred, gt)])
+    whole = ConfusionMatrix(5).update(pred, gt)
+    assert bs.miou_from_counts(per_image.sum(0)) == pytest.approx(whole.miou())
+    draws = bs.miou_resamples(per_image, reps=50, seed=0)
+    low, high = bs.percentile_interval(draws)
+    assert low <= high and np.all((draws >= 0) & (draws <= 1))
+    target = rng.uniform(0.5, 5, size=(4, 6, 6))
+    target[0, 0, :3] = 0  # invalid pixels are left out
+    pred_d = target * rng.uniform(0.8, 1.3, size=target.shape)
+    sums = bs.depth_sums(pred_d, target)
+    pooled = bs.depth_from_sums(sums.sum(0))
+    want = DepthErrors().update(pred_d, target).compute()
+    assert pooled["abs_rel"] == pytest.approx(want["abs_rel"])
+    assert pooled["rmse"] == pytest.approx(want["rmse_m"])
+    assert pooled["sq_rel"] == pytest.approx(want["sq_rel_m"])
+    assert pooled["delta1"] == pytest.approx(want["delta1"])
+
+
+def test_paired_stats_and_verdicts():
+    base = {0: 0.30, 1: 0.31, 2: 0.29}
+    better = {0: 0.35, 1: 0.37, 2: 0.34}
+    st = paired_stats(base, better)
+    assert st["n"] == 3 and st["diff_mean"] == pytest.approx(5.333, abs=1e-3)
+    assert st["p"] < 0.05 and st["ci"][0] > 0 and cell_verdict(st) == "reproduced"
+    same = paired_stats(base, {0: 0.301, 1: 0.309, 2: 0.291})
+    assert cell_verdict(same) == "not reproduced"  # the interval lies below +1 point
+    assert cell_verdict(paired_stats(base, {0: 0.35, 1: 0.37})) == "inconclusive"  # 2 seeds
+    rows = {f"b{s}": {"kind": "seg", "regime": 50, "protocol": "", "generator": "",
+                      "mode": "none", "ratio": 0.0, "seed": s, "miou": v}
+            for s, v in base.items()}
+    rows.update({f"m{s}": {"kind": "seg", "regime": 50, "protocol": "b", "generator": "G",
+                           "mode": "rgb", "ratio": 0.5, "seed": s, "miou": v}
+                 for s, v in better.items()})
+    lines = table2_markdown(rows, 50, "b", "G", ["rgb"], [0.5]).splitlines()
+    assert lines[2] == "| - | 0.0 | 30.00 ± 1.00 (n=3) | | | | 42.08 |"
+    assert lines[3].startswith("| RGB | 0.5 | 35.33 ± 1.53 (n=3) | +5.33 [")
+    assert "| reproduced | 47.71 (+5.63) |" in lines[3]
+
+
+# ------------------------------------------------------------------------------------------
+# The runner: skip finished, budget, failures, changed settings, parallel jobs.
+
+
+class FakePlan:
+    def __init__(self, keys, needs=None, fail=(), value=1):
+        self.keys, self.needs, self.fail, self.value = keys, needs or {}, set(fail), value
+
+    def runs(self, finished):
+        return [RunSpec(key=k, kind="fake", params={"value": self.value, "fail": k in self.fail},
+                        needs=tuple(self.needs.get(k, ())), est_cpu_s=60) for k in self.keys]
+
+
+@pytest.fixture
+def fake_kind(monkeypatch):
+    calls = []
+
+    def execute(spec, ctx):
+        calls.append(spec.key)
+        if spec.params["fail"]:
+            raise RuntimeError(f"{spec.key} broke")
+        return {"value": spec.params["value"]}
+
+    monkeypatch.setitem(runner_mod.EXECUTORS, "fake", execute)
+    return calls
+
+
+def test_runner_skips_finished_runs_and_stops_at_the_budget(tmp_path, fake_kind):
+    now = [0.0]
+
+    def clock():
+        now[0] += 25.0  # every look at the clock: 25 s later
+        return now[0]
+
+    report = Runner(FakePlan(["a", "b", "c", "d"]), tmp_path, budget_min=1.0, clock=clock,
+                    log=lambda text: None).run()
+    assert report.budget_stop and report.done == fake_kind == ["a", "b"]
+    assert [s.key for s in report.left] == ["c", "d"]
+    assert "left (2 CPU-min estimated): c, d" in report.summary()
+    stamp = (tmp_path / "results" / "a.json").stat().st_mtime_ns
+    report = Runner(FakePlan(["a", "b", "c", "d"]), tmp_path, log=lambda text: None).run()
+    assert report.skipped == ["a", "b"] and report.done == ["c", "d"]
+    assert fake_kind == ["a", "b", "c", "d"]  # a and b were not redone
+    assert (tmp_path / "results" / "a.json").stat().st_mtime_ns == stamp
+    result = json.loads((tmp_path / "results" / "c.json").read_text())
+    assert result["value"] == 1 and result["spec"]["params"] == {"value": 1, "fail": False}
+    with pytest.raises(runner_mod.SpecMismatch, match="value: 1 -> 2"):
+        Runner(FakePlan(["a"], value=2), tmp_path, log=lambda text: None).run()
+
+
+def test_runner_records_failures_and_holds_back_what_needs_them(tmp_path, fake_kind):
+    plan = FakePlan(["a", "b", "c"], needs={"b": ["a"]}, fail=["a"])
+    report = Runner(plan, tmp_path, log=lambda text: None).run()
+    assert report.failed == ["a"] and report.done == ["c"] and fake_kind == ["a", "c"]
+    assert [s.key for s in report.left] == ["b"]
+    assert "a broke" in (tmp_path / "results" / "a.error.txt").read_text()
+    report = Runner(FakePlan(["a", "b", "c"], needs={"b": ["a"]}), tmp_path,
+                    log=lambda text: None).run()
+    assert report.done == ["a", "b"] and not (tmp_path / "results" / "a.error.txt").exists()
+
+
+def test_runner_jobs_run_side_by_side_in_worker_processes(tmp_path, fake_kind, monkeypatch):
+    live, peak, commands = set(), [0], []
+
+    class FakeProcess:
+        """Stands in for the worker process: runs the spec when first polled twice."""
+
+        def __init__(self, cmd, stdout, stderr, env):
+            commands.append((cmd, env["OMP_NUM_THREADS"]))
+            self.key, self.polls = cmd[-3], 0
+            live.add(self.key)
+            peak[0] = max(peak[0], len(live))
+
+        def poll(self):
+            self.polls += 1
+            if self.polls < 2:
+                return None
+            live.discard(self.key)
+            spec = runner_mod.read_spec(tmp_path, self.key)
+            runner_mod.execute(spec, runner_mod.RunContext(tmp_path))
+            return 0
+
+    monkeypatch.setattr(runner_mod.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(runner_mod.time, "sleep", lambda s: None)
+    report = Runner(FakePlan(["a", "b", "c"]), tmp_path, jobs=2, log=lambda t: None).run()
+    assert sorted(report.done) == ["a", "b", "c"] and peak[0] == 2
+    cmd, threads = commands[0]
+    assert cmd[1:5] == ["-m", "scmis_core.experiments", "worker", str(tmp_path)]
+    assert threads == "1"
+
+
+# ------------------------------------------------------------------------------------------
+# Presets: listings without running.
+
+
+def test_paper_presets_print_runs_and_gpu_hours_without_running(tmp_path, capsys):
+    assert main(["table1", "--preset", "paper", "--out", str(tmp_path / "t1")]) == 0
+    out = capsys.readouterr().out
+    assert "scmis_s0" in out and "rgbd-oasis_s0" in out and "judge" in out
+    assert "(chosen later)" in out and "GPU-hours at the preset's scale" in out
+    assert "not run: needs local ImageNet VGG-19 weights" in out
+    total = [line for line in out.splitlines() if line.endswith("preset's scale")][0]
+    assert float(total.split(", ")[1].split()[0]) > 100  # GPU hours: a real estimate
+    assert main(["table2", "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert "nall_baseline_s2" in out and "nall_a_SCMIS_rgbd_0.7_s2" in out
+    assert not (tmp_path / "t1").exists()
+
+
+def test_cpu_preset_dry_run_lists_the_run_list(capsys):
+    assert main(["table1", "--preset", "cpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for key in ("judge", "scmis_s0", "rgbd-oasis_s0", "4dgen_s0", "scmis-rgb_s0",
+                "scmis-depth_s0", "oasis_s0", "scmis-noap_s0"):
+        assert f" {key} " in out
+    assert "10 runs; estimated" in out  # judge + 7 trained rows + 2 second seeds
+    assert main(["table2", "--preset", "cpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "n200_gan" in out and "n50_b_SCMIS_rgb_0.5_s2" in out
+    assert "n50_a_SCMIS_depth_0.5_data" in out
 
 
 def test_bad_arguments(tmp_path, capsys):
@@ -74,20 +206,7 @@ def test_bad_arguments(tmp_path, capsys):
                  str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "generator SCMIS: checkpoint" in err and "missing.pt not found" in err
+    assert main(["table1", "--preset", "toy", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "--jobs: expected >= 1, found 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
         _named(["=x.pt"], "--table3")
-
-
-def test_online_mixing_rows_train_on_real_frames_with_the_mixer(tmp_path):
-    gen = tiny_generator(tmp_path / "g.pt")
-    out = tmp_path / "online"
-    args = [a for a in ARGS if a != "depth"]  # modes: rgb only
-    assert main(["table2", "--generator", str(gen), "--mixing", "online", "--raw-weights",
-                 "--out", str(out), *args]) == 0
-    runs = {r["key"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
-    assert set(runs) == {"baseline_s0", "SCMIS_rgb_0.5_s0"}
-    assert runs["SCMIS_rgb_0.5_s0"]["train_frames"] == 3  # real frames, mixed on the fly
-    opts = json.loads((out / "runs" / "SCMIS_rgb_0.5_s0" / "options.json").read_text())
-    assert opts["mix_checkpoint"] == str(gen) and opts["mix_p"] == 0.5  # 1 / (1 + 1)
-    assert opts["mix_mode"] == "rgb" and opts["mix_ratio"] == 0.5 and opts["mix_raw_weights"]
-    assert not (out / "data").exists()

@@ -1,0 +1,5 @@
+"""``python -m scmis_core.experiments``."""
+
+from .cli import main
+
+raise SystemExit(main())

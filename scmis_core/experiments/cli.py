@@ -1,0 +1,325 @@
+"""Command line of ``python -m scmis_core.experiments table1|table2|report|worker``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..runtime import atomic_write_text
+from .common import format_listing
+from .runner import Runner, RunSpec, SpecMismatch, code_commit, machine_info, worker_main
+
+#: Table 2 presets: name -> (data overrides, segment option defaults, driver defaults)
+TABLE2_PRESETS: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
+    "toy": (["data.source=rooms", "data.height=64", "data.width=64",
+             "data.rooms_train_size=50", "data.rooms_test_size=100", "data.num_workers=0"],
+            {"arch": "esanet-r18", "model": ["base_width=8", "decoder_blocks=1"],
+             "steps": 300, "batch_size": 8, "optimizer": "adamw", "lr": 2e-3,
+             "class_weights": "median", "train_frames": 50, "tensorboard": False},
+            {"variants": 4, "labelled": [0], "protocols": ["b"], "seeds": [0],
+             "modes": ["depth", "rgb", "rgbd"], "ratios": [0.3, 0.5, 0.7]}),
+    "cpu": (["data.source=rooms", "data.height=64", "data.width=64",
+             "data.rooms_train_size=4000", "data.rooms_test_size=200", "data.num_workers=0",
+             "data.cache=true"],
+            {"arch": "unet-rgbd", "model": [], "steps": 1000, "batch_size": 8,
+             "optimizer": "adamw", "lr": 2e-3, "class_weights": "eq3", "ckpt_every": 250},
+            {"variants": 4, "labelled": [200, 50], "protocols": ["b", "a"],
+             "seeds": [0, 1, 2], "modes": ["rgb", "depth", "rgbd"], "ratios": [0.5],
+             "gan_steps": 2000}),
+    "paper": (["data.source=nyuv2", "data.root=data/nyuv2", "data.height=480",
+               "data.width=640", "data.random_crop=true", "data.flip=true",
+               "data.num_workers=8"],
+              {"arch": "esanet-r34", "model": [], "steps": 50_000, "batch_size": 8,
+               "optimizer": "sgd", "lr": 0.01, "class_weights": "median", "scale_min": 1.0,
+               "scale_max": 1.4, "eval_every": 5000, "ckpt_every": 1000},
+              {"variants": 4, "labelled": [0], "protocols": ["a"], "seeds": [0, 1, 2],
+               "modes": ["depth", "rgb", "rgbd"], "ratios": [0.3, 0.5, 0.7]}),
+}
+
+
+def _named(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.rpartition("=")
+        if not sep or not name:
+            raise ValueError(f"{what} {item!r}: expected NAME=CHECKPOINT")
+        out[name] = path
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="experiment folder (results/, runs/, ...); required unless "
+                   "the run list is only printed")
+    p.add_argument("--budget-min", type=float, default=None,
+                   help="start no run after this many minutes (running ones finish); "
+                        "rerun the same command to continue")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs side by side, each a single-threaded process (default 1: in "
+                        "this process)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the run list with CPU / GPU estimates and exit")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--config", help="YAML config (default: the preset's)")
+    p.add_argument("overrides", nargs="*", help="dotted config overrides (after the "
+                   "preset's)")
+    p.add_argument("--progress", action="store_true", help="progress bars of each run")
+
+
+def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
+    from ..segment import add_option_arguments
+    from .table1 import PRESETS as T1, ROWS
+    from .table1 import __doc__ as table1_doc
+    from .table2 import MODE_NAMES
+    from .table2 import __doc__ as table2_doc
+
+    parser = argparse.ArgumentParser(prog="python -m scmis_core.experiments",
+                                     description="The paper's experiments, resumable.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t1 = sub.add_parser("table1", help="generator variants (Tables 1, 5, 6)",
+                        description=table1_doc,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t1.add_argument("--preset", choices=sorted(T1), default="cpu",
+                    help="toy (seconds), cpu (~2 h on 2 cores with --jobs 2), paper (lists "
+                         "the runs and GPU hours; never runs)")
+    t1.add_argument("--rows", nargs="+", choices=[r.name for r in ROWS], default=None,
+                    help="methods to train (default: all)")
+    t1.add_argument("--steps", type=int, default=None, help="training steps (default: "
+                    "the preset's)")
+    t1.add_argument("--eval-every", type=int, default=None)
+    t1.add_argument("--num-images", type=int, default=None, help="test frames measured")
+    t1.add_argument("--reps", type=int, default=None, help="bootstrap resamples")
+    t1.add_argument("--seed", type=int, default=0)
+    t1.add_argument("--second-seed", type=int, default=1,
+                    help="seed of the second run of the two best (-1: none)")
+    t1.add_argument("--segmenter", default="train",
+                    help="judge segmenter checkpoint or shipped name (e.g. rooms-judge); "
+                         "'train' trains one as the first run; '' = no mIoU")
+    t1.add_argument("--vgg-weights", default="",
+                    help="local ImageNet VGG-19 .pth for the VGG-IN ablation row")
+    _common(t1)
+
+    t2 = sub.add_parser("table2", help="class-mix grid (Table 2) and Table 3",
+                        description=table2_doc,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t2.add_argument("--preset", choices=sorted(TABLE2_PRESETS), default="toy")
+    t2.add_argument("--generator", default="",
+                    help="generator checkpoint of the grid (NAME=PATH or PATH; name SCMIS), "
+                         "or a shipped name (rooms)")
+    t2.add_argument("--table3", nargs="*", default=[], metavar="NAME=PATH",
+                    help="other generators for Table 3, e.g. OASIS=runs/oasis/final.pt")
+    t2.add_argument("--table3-mode", default="rgb", choices=sorted(MODE_NAMES))
+    t2.add_argument("--table3-ratio", type=float, default=0.7)
+    t2.add_argument("--modes", nargs="+", choices=sorted(MODE_NAMES))
+    t2.add_argument("--ratios", nargs="+", type=float)
+    t2.add_argument("--seeds", nargs="+", type=int)
+    t2.add_argument("--labelled", nargs="+", type=int,
+                    help="labelled-set sizes: the first N training frames (0 = all)")
+    t2.add_argument("--protocols", nargs="+", choices=("a", "b"),
+                    help="a: generator trained on the labelled frames; b: --generator")
+    t2.add_argument("--gan-steps", type=int, default=None,
+                    help="protocol a: steps of the generator trained per labelled set")
+    t2.add_argument("--gan-config", default=None,
+                    help="protocol a: generator config (default config/rooms_small.yaml)")
+    t2.add_argument("--mixing", choices=("offline", "online"), default="offline")
+    t2.add_argument("--variants", type=int, default=4, help="offline: mixed copies per frame")
+    t2.add_argument("--mix-p-online", type=float, default=None,
+                    help="online: probability of mixing a sample (default "
+                         "variants/(variants+1), the share of mixed frames offline)")
+    t2.add_argument("--raw-weights", action="store_true",
+                    help="mix with the generators' raw weights instead of their EMA weights")
+    t2.add_argument("--no-progress", action="store_true", help="(kept for old scripts)")
+    _common(t2)
+    add_option_arguments(t2)
+    if preset2 is not None:
+        _, seg_defaults, driver = TABLE2_PRESETS[preset2]
+        t2.set_defaults(**seg_defaults, **{k: v for k, v in driver.items()})
+
+    rp = sub.add_parser("report", help="write the results page from experiment folders")
+    rp.add_argument("--out", default="docs/results.md", help="the page (figures and data "
+                    "go into the folder of the same name beside it)")
+    rp.add_argument("--table1", help="Table 1 experiment folder to collect")
+    rp.add_argument("--table2", help="Table 2 experiment folder to collect")
+    rp.add_argument("--reps", type=int, default=1000, help="bootstrap resamples")
+
+    wk = sub.add_parser("worker", help=argparse.SUPPRESS)
+    wk.add_argument("out")
+    wk.add_argument("key")
+    wk.add_argument("--device", default="cpu")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _table1_plan(args):
+    from .table1 import PRESETS, Table1Plan, build_base
+
+    preset = PRESETS[args.preset]
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    base = build_base(args.preset, args.config, overrides)
+    judge = dict(preset["judge"])
+    return Table1Plan(base, rows=args.rows, seed=args.seed,
+                      second_seed=None if args.second_seed < 0 else args.second_seed,
+                      eval_every=preset["eval_every"] if args.eval_every is None
+                      else args.eval_every,
+                      num_images=preset["num_images"] if args.num_images is None
+                      else args.num_images,
+                      reps=preset["reps"] if args.reps is None else args.reps,
+                      segmenter=args.segmenter, judge=judge, vgg_weights=args.vgg_weights,
+                      paper_scale=preset["paper_scale"])
+
+
+def _table2_plan(args):
+    from dataclasses import asdict
+
+    from ..config import apply_overrides, load_config
+    from ..segment import options_from_args
+    from .common import config_file, resolve_checkpoint
+    from .table2 import Table2Plan
+
+    cfg = load_config(args.config, TABLE2_PRESETS[args.preset][0] + list(args.overrides))
+    opts = options_from_args(args)
+    generators = {}
+    if args.generator:
+        generators = _named([args.generator if "=" in args.generator
+                             else f"SCMIS={args.generator}"], "--generator")
+    table3 = _named(args.table3, "--table3")
+    protocols = list(args.protocols)
+    dry = args.dry_run or args.preset == "paper"
+    if not dry:
+        for name, path in {**generators, **table3}.items():
+            try:
+                resolve_checkpoint(path, f"generator {name}", "gan")
+            except FileNotFoundError:
+                raise FileNotFoundError(f"generator {name}: checkpoint {path} not found") \
+                    from None
+        if ("b" in protocols or any(n == 0 for n in args.labelled)) and not generators:
+            raise ValueError("--generator: expected a generator checkpoint for protocol b "
+                             "(or labelled sets of all frames), found none")
+    gan_config = None
+    if "a" in protocols and any(args.labelled):
+        path = args.gan_config or str(config_file("rooms_small.yaml"))
+        gan = load_config(path, ["data.num_workers=0", "train.threads=1",
+                                 "train.ckpt_every=250", "train.keep_last=2",
+                                 "train.sample_every=100000"])
+        data = asdict(cfg.data)
+        gan_dict = gan.to_dict()
+        gan_dict["data"] = {**data}
+        if args.gan_steps:
+            gan_dict = apply_overrides(gan_dict, [f"train.steps={args.gan_steps}"])
+        gan_config = gan_dict
+    return Table2Plan(asdict(cfg.data), opts, generators=generators or {"SCMIS": ""},
+                      modes=args.modes, ratios=args.ratios, seeds=args.seeds,
+                      labelled=args.labelled, protocols=protocols, gan_config=gan_config,
+                      mixing=args.mixing, variants=args.variants, mix_p=args.mix_p_online,
+                      table3=table3, table3_mode=args.table3_mode,
+                      table3_ratio=args.table3_ratio, raw_weights=args.raw_weights,
+                      paper_scale=args.preset == "paper")
+
+
+def _record(out: Path, entry: dict[str, Any], planned: list[RunSpec],
+            settings: dict[str, Any] | None) -> None:
+    path = out / "experiment.json"
+    meta = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
+    invocations = [i for i in meta["invocations"] if i.get("id") != entry["id"]]
+    meta["invocations"] = invocations + [entry]
+    meta["planned"] = [{"key": s.key, "label": s.label, "est_cpu_s": round(s.est_cpu_s),
+                        "skip_reason": s.skip_reason} for s in planned]
+    if settings is not None:
+        meta["settings"] = settings
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(meta, indent=2))
+
+
+def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
+         summary_fn=None) -> int:
+    from .runner import Runner as _Runner
+
+    finished: dict[str, Any] = {}
+    if args.out and (Path(args.out) / "results").is_dir():
+        finished = _Runner(plan, args.out).finished()
+    specs = plan.runs(finished)
+    later = plan.later_runs(finished) if hasattr(plan, "later_runs") else []
+    gpu_note = ""
+    if getattr(plan, "paper_scale", False):
+        gpu_note = ("GPU hours assume 1.2 s per SCMIS step (256x320, batch 16, width 64) and "
+                    "0.25 s per ESANet-R34 step (480x640, batch 8) on one TITAN RTX-class "
+                    "GPU: assumptions, not measurements")
+    if args.dry_run or args.preset == "paper":
+        print(format_listing(specs, later, gpu_note))
+        if args.preset == "paper" and not args.dry_run:
+            print("(the paper preset only lists its runs: run them on a GPU machine with "
+                  "--preset cpu and the paper's config / overrides, or per run)")
+        return 0
+    if not args.out:
+        raise ValueError("--out: expected an experiment folder, found none")
+    out = Path(args.out)
+    entry = {"id": f"{time.time():.3f}", "command": "python -m scmis_core.experiments " +
+             shlex.join(argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "seconds": 0.0, "commit": code_commit(), "machine": machine_info(),
+             "summary": "interrupted (or still running)"}
+    _record(out, entry, specs + [], settings)
+    runner = Runner(plan, out, jobs=args.jobs, budget_min=args.budget_min,
+                    device=args.device, progress=args.progress,
+                    log=lambda text: print(text, flush=True))
+    t0 = time.perf_counter()
+    report = runner.run()
+    entry.update(seconds=round(time.perf_counter() - t0, 1), summary=report.summary())
+    _record(out, entry, plan.runs(runner.finished()), settings)
+    if summary_fn is not None:
+        summary_fn(runner.finished())
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+def _write_table2_files(plan, out: Path, finished: dict[str, Any]) -> None:
+    from . import tables
+
+    runs = [r for r in finished.values() if r.get("kind") == "seg"]
+    atomic_write_text(out / "results.json", json.dumps(
+        {"settings": plan.settings(), "runs": sorted(runs, key=lambda r: r["key"])},
+        indent=2))
+    parts = []
+    for regime, protocol, generator in tables.regimes(finished):
+        parts.append(f"### {regime or 'all'} labelled frames, protocol {protocol}, "
+                     f"{generator}\n\n" + tables.table2_markdown(
+                         finished, regime, protocol, generator, plan.modes, plan.ratios))
+    atomic_write_text(out / "table2.md", "\n".join(parts) or "no mixed run finished\n")
+    print("\n".join(parts), end="")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scmis_core.experiments ...``; errors are one line and exit 2."""
+    from ..checkpoint import CheckpointError
+    from ..config import ConfigError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first, _ = build_parser().parse_known_args(argv) if argv[:1] == ["table2"] else (None, 0)
+    args = build_parser(getattr(first, "preset", None)).parse_args(argv)
+    try:
+        if args.command == "worker":
+            return worker_main(args.out, args.key, args.device)
+        if args.command == "report":
+            from .report import write_report
+
+            page = write_report(args.out, args.table1, args.table2, args.reps)
+            print(f"results page: {page}")
+            return 0
+        if args.jobs < 1:
+            raise ValueError(f"--jobs: expected >= 1, found {args.jobs}")
+        if args.command == "table1":
+            return _run(_table1_plan(args), args, argv, None)
+        plan = _table2_plan(args)
+        return _run(plan, args, argv, plan.settings(),
+                    lambda finished: _write_table2_files(plan, Path(args.out), finished))
+    except (CheckpointError, ConfigError, SpecMismatch, ValueError, FileNotFoundError,
+            RuntimeError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
