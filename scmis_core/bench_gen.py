@@ -12,7 +12,8 @@ metres, spectral norm baked into the weights); FLOPs are those of its convolutio
 A matmul of the same precision is re-measured right before every case (``adjacent``), so a
 case slowed by other processes on a shared machine shows as a low adjacent figure. Every
 figure is the fastest of its timed calls (matmul and generator alike). On a CPU shared with
-other work, ``--threads 1`` gives steadier figures than one thread per core.
+other work, ``--threads 1 --cpu-time`` counts the process's CPU seconds instead of wall time,
+so time the core spent on other processes is not charged to either figure.
 ``--profile`` splits the eager fp32 time of the first case into convolutions and the
 memory-bound rest (BatchNorm / SPADE modulation, activations, upsampling, copies), which says
 why the fraction stays below the matmul figure.
@@ -75,7 +76,7 @@ def sync(device: torch.device) -> None:
 
 def time_fn(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0,
             warmup: int = 1, max_iters: int = 100, min_iters: int = 3,
-            best: bool = False) -> float:
+            best: bool = False, clock: Callable[[], float] = time.perf_counter) -> float:
     """Median (``best``: fastest) seconds per call over at least ``min_seconds`` and
     ``min_iters`` calls. The fastest call is the one least disturbed by other processes on
     a shared CPU, the right figure when comparing against the machine's limit."""
@@ -86,15 +87,16 @@ def time_fn(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.
     start = time.perf_counter()
     while (time.perf_counter() - start < min_seconds or len(times) < min_iters) \
             and len(times) < max_iters:
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     times.sort()
     return times[0] if best else times[len(times) // 2]
 
 
-def matmul_gflops(precision: str, device: torch.device, min_seconds: float = 0.5) -> float:
+def matmul_gflops(precision: str, device: torch.device, min_seconds: float = 0.5,
+                  clock: Callable[[], float] = time.perf_counter) -> float:
     """GFLOP/s of a large square matmul (n grown until one product takes >= 20 ms on CPU;
     8192 on CUDA): the machine's dense-compute figure for ``precision``."""
     dtype = DTYPES[precision]
@@ -109,7 +111,7 @@ def matmul_gflops(precision: str, device: torch.device, min_seconds: float = 0.5
             break
         n *= 2
     sec = time_fn(lambda: torch.mm(a, b), device, min_seconds, warmup=1, max_iters=50,
-                  best=True)
+                  best=True, clock=clock)
     return 2 * n**3 / sec / 1e9
 
 
@@ -236,10 +238,12 @@ def run_benchmark(args: argparse.Namespace, device: torch.device) -> dict[str, A
     precisions = ["fp32", "bf16"] if args.full or args.bf16 else ["fp32"]
     sizes = args.sizes or ([(240, 320), (480, 640)] if args.full else [(240, 320)])
     batches = args.batches or ([1, 4] if args.full else [1])
-    peak = {p: matmul_gflops(p, device, args.min_seconds) for p in precisions}
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    peak = {p: matmul_gflops(p, device, args.min_seconds, clock) for p in precisions}
     machine = {"device": str(device), "name": (torch.cuda.get_device_name(device)
                                                if device.type == "cuda" else "CPU"),
                "threads": threads, "torch": torch.__version__,
+               "clock": "process CPU time" if args.cpu_time else "wall time",
                "loadavg_start": round(os.getloadavg()[0], 2),
                "matmul_gflops_start": {p: round(v, 2) for p, v in peak.items()}}
     print(f"device {machine['name']} ({device}), torch {torch.__version__}, {threads} "
@@ -275,14 +279,15 @@ def run_benchmark(args: argparse.Namespace, device: torch.device) -> dict[str, A
                             print(f"  skip {backend} {precision} {case['size']} b{batch}: "
                                   f"{reason}", flush=True)
                             continue
-                        adjacent = matmul_gflops(precision, device, args.min_seconds / 4)
+                        adjacent = matmul_gflops(precision, device, args.min_seconds / 4,
+                                                 clock)
                         peak[precision] = max(peak[precision], adjacent)
                         t0 = time.perf_counter()
                         fn = runner.make(backend, precision, labels, z)
                         fn()  # compile / first-run costs
                         setup_s = time.perf_counter() - t0
                         sec = time_fn(fn, device, args.min_seconds, warmup=1,
-                                      max_iters=args.max_iters, best=True)
+                                      max_iters=args.max_iters, best=True, clock=clock)
                         row = {**case, "ms_per_batch": 1e3 * sec, "images_per_s": batch / sec,
                                "gflop_per_image": flops / batch / 1e9,
                                "gflops": flops / sec / 1e9, "adjacent_matmul_gflops": adjacent,
@@ -294,8 +299,14 @@ def run_benchmark(args: argparse.Namespace, device: torch.device) -> dict[str, A
                         if args.profile and breakdown is None and backend == "eager" \
                                 and precision == "fp32" and device.type == "cpu":
                             parts = profile_breakdown(fn)
-                            breakdown = {**case, **{k: round(v, 4) for k, v in parts.items()},
-                                         "conv_gflops": flops / max(parts["conv"], 1e-9) / 1e9}
+                            total = sum(parts.values()) or 1.0
+                            shares = {k: v / total for k, v in parts.items()}
+                            # the profiler runs on wall time: apply its shares to the case's
+                            # own (undisturbed) time
+                            breakdown = {**case, **{f"{k}_share": round(v, 3)
+                                                    for k, v in shares.items()},
+                                         "conv_gflops": row["gflops"] / max(shares["conv"],
+                                                                            1e-9)}
         del runner, gen
     for row in rows:
         row["fraction_of_matmul"] = row["gflops"] / peak[row["precision"]]
@@ -351,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=0,
                         help="intra-op threads of torch and onnxruntime (0 = torch's default)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with this process's CPU seconds instead of wall time (with "
+                        "--threads 1: the time others take from the core is not counted)")
     parser.add_argument("--min-seconds", type=float, default=1.0,
                         help="time each case for at least this long")
     parser.add_argument("--max-iters", type=int, default=20)
@@ -367,15 +381,17 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time and (device.type != "cpu" or torch.get_num_threads() != 1):
+        raise SystemExit("--cpu-time counts CPU seconds of one thread: use it with "
+                         "--threads 1 on the CPU")
     torch.set_flush_denormal(True)  # random weights must not hit slow denormal paths
     result = run_benchmark(args, device)
     if result["profile"]:
         p = result["profile"]
-        total = p["conv"] + p["memory"] + p["other"]
         print(f"profile (eager fp32 {p['size']} b{p['batch']}): convolutions "
-              f"{100 * p['conv'] / total:.0f} % of the time at {p['conv_gflops']:.1f} GFLOP/s, "
+              f"{100 * p['conv_share']:.0f} % of the time at {p['conv_gflops']:.1f} GFLOP/s, "
               f"memory-bound ops (norm, SPADE modulation, activations, upsampling, copies) "
-              f"{100 * p['memory'] / total:.0f} %, other {100 * p['other'] / total:.0f} %")
+              f"{100 * p['memory_share']:.0f} %, other {100 * p['other_share']:.0f} %")
     by_key = {(r["variant"], r["size"], r["batch"], r["precision"], r["backend"]): r
               for r in result["rows"]}
     for (variant, size, batch, precision, backend), r in by_key.items():
