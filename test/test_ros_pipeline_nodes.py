@@ -104,6 +104,7 @@ def test_mix_node_synchronises_by_stamp_and_class_mixes(ros):
     assert node.stop() == 0
 
 
+@pytest.mark.slow
 def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     _, client, start = ros
     params_file = tmp_path / "finetune.yaml"
@@ -254,7 +255,9 @@ def test_bag_record_writes_what_rooms_source_publishes(ros, tmp_path):
     out = tmp_path / "rec"
     recorder = start("scmis_ros.bag_record", {"output": str(out), "storage": "mcap",
                                               "topics": ["/rgb", "/labels"],
-                                              "max_messages": 3}, name="rec")
+                                              "max_messages": 3,
+                                              # rooms_source may take a while to come up
+                                              "discovery_timeout_s": 60.0}, name="rec")
     assert recorder.wait(90) == 0, recorder.output()
     source.stop()
     from scmis_ros.bags import bag_summary
