@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .cli import (add_device_argument, add_memory_limit_argument, entry_point,
-                  parse_size)
+                  parse_size, writable_folder)
 from .config import ConfigError, from_dict
 from .data.labels import voc_palette
 from .data.transforms import one_hot
@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     out = prepare_output_dir(args.out, overwrite=args.overwrite, kind="synthesize",
                              inputs=[args.checkpoint, args.labels, args.root],
                              tool="scmis_core.synthesize")
+    writable_folder(args.out)  # an unwritable --out fails before any work
     synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
                                         use_ema=not args.raw_weights,
                                         backend=args.backend, max_memory_mb=args.max_memory_mb)
