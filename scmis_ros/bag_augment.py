@@ -21,18 +21,19 @@ existing OUT_BAG is refused unless ``--overwrite``, which replaces only a bag wr
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from scmis_core.augment import MIX_MODES, class_mix
+from scmis_core.cli import (OneLineArgumentParser, entry_point, finite_float, writable_folder,
+                            writable_parent)
 from scmis_core.output_dirs import OutputDirError, check_output_dir
 
 from .bags import (STORAGES, BagError, atomic_bag_writer, copy_connection, iter_messages,
@@ -43,6 +44,14 @@ from .sync import ApproximateTimeSync
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 GENERATED = ("synth/", "mixed/")
+ON_CORRUPT = ("stop", "skip")
+_STOP_HINT = " (--on-corrupt skip: skip such messages and go on)"
+#: Corrupt messages reported one by one (then only counted).
+WARN_LIMIT = 10
+
+
+class CorruptMessage(ValueError):
+    """One message of a used topic cannot be decoded or used (one-line reason)."""
 
 
 def _leaf(topic: str) -> str:
@@ -107,9 +116,24 @@ def output_namespace(labels_topic: str) -> str:
     return parent if parent.startswith("/") else "/" + parent
 
 
+def _decode(store: Any, raw: bytes, msgtype: str, where: str) -> Any:
+    """Deserialize one message; a payload that is no valid CDR of ``msgtype`` (flipped or
+    truncated bytes: rosbags raises SerdeError, struct.error, IndexError, ...) is a
+    :class:`CorruptMessage`."""
+    try:
+        return store.deserialize_cdr(raw, msgtype)
+    except Exception as exc:  # noqa: BLE001 - every decoder failure means a corrupt payload
+        raise CorruptMessage(f"{where}: cannot decode the {msgtype} payload "
+                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+                             ) from None
+
+
 def _match_frames(reader: Any, conns: dict[str, Any], tolerance_ns: int, store: Any,
-                  where: str) -> dict[int, dict[str, int]]:
-    """labels index -> {'rgb': i, 'depth': j} for the frames that match by header stamp."""
+                  where: str, on_corrupt: str = "stop") -> dict[int, dict[str, int]]:
+    """labels index -> {'rgb': i, 'depth': j} for the frames that match by header stamp.
+
+    Corrupt messages raise :class:`BagError` (``on_corrupt="stop"``) or take part in no
+    match (``"skip"``; the main pass counts them)."""
     kinds = [k for k in ("labels", "rgb", "depth") if conns.get(k) is not None]
     sync = ApproximateTimeSync(len(kinds), tolerance_ns, queue_size=30)
     index = {k: 0 for k in kinds}
@@ -117,7 +141,13 @@ def _match_frames(reader: Any, conns: dict[str, Any], tolerance_ns: int, store: 
     matches: dict[int, dict[str, int]] = {}
     for conn, _, raw in iter_messages(reader, [conns[k] for k in kinds], where):
         kind = by_id[conn.id]
-        msg = store.deserialize_cdr(raw, IMAGE_TYPE)
+        try:
+            msg = _decode(store, raw, IMAGE_TYPE, f"topic {conn.topic}, message {index[kind]}")
+        except CorruptMessage as exc:
+            if on_corrupt == "stop":
+                raise BagError(f"bag {where}: {exc}{_STOP_HINT}") from None
+            index[kind] += 1
+            continue
         stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         for group in sync.add(kinds.index(kind), stamp, index[kind]):
             found = dict(zip(kinds, group))
@@ -132,7 +162,8 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                 seed: int = 0, storage: str | None = None, overwrite: bool = False,
                 namespace: str | None = None, tolerance_s: float = 0.02,
                 progress: bool = True, preview: str | Path | None = None,
-                preview_rows: int = 4, other_inputs: Sequence[str | Path] = ()
+                preview_rows: int = 4, other_inputs: Sequence[str | Path] = (),
+                on_corrupt: str = "stop", warn: Callable[[str], None] | None = None
                 ) -> dict[str, Any]:
     """Write ``output_bag`` = ``input_bag`` + synthesized (+ mixed) topics; see module doc.
 
@@ -142,14 +173,26 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
     written after the bag. ``output_bag`` must not be, contain or lie inside the input bag
     or ``other_inputs`` (the checkpoint); with ``overwrite`` only a bag written by scmis is
     replaced (:mod:`scmis_core.output_dirs`). Returns a summary dict. Raises
-    :class:`BagError` with a one-line reason for missing topics, wrong encodings, empty or
-    unreadable bags; nothing is written then.
+    :class:`BagError` with a one-line reason for missing topics, empty or unreadable bags;
+    nothing is written then.
+
+    A message of the label / rgb / depth topic that cannot be decoded (flipped or truncated
+    payload), converted (wrong encoding or size) or synthesized from is corrupt:
+    ``on_corrupt="stop"`` raises :class:`BagError` naming the topic, the message and what was
+    wrong (no output); ``"skip"`` copies it untouched like every input message, generates
+    nothing from it (nor its frame's mix), reports it through ``warn`` (first
+    :data:`WARN_LIMIT`; default: stderr) and counts it in the summary (``corrupt``); a bag in
+    which no label message is usable still fails.
     """
     input_bag, output_bag = Path(input_bag), Path(output_bag)
     if mode not in MIX_MODES:
         raise ValueError(f"mode: expected one of {', '.join(MIX_MODES)}, found {mode!r}")
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio: expected a value in [0, 1], found {ratio}")
+    if on_corrupt not in ON_CORRUPT:
+        raise ValueError(f"on_corrupt: expected one of {', '.join(ON_CORRUPT)}, found "
+                         f"{on_corrupt!r}")
+    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr))
     protected = [input_bag, *other_inputs]
     try:  # before any work; checked again when the new bag is renamed into place
         check_output_dir(output_bag, overwrite=overwrite, inputs=protected, kind="rosbag2")
@@ -183,14 +226,25 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
             raise BagError(f"bag {input_bag}: already has {', '.join(clash)} (augmented "
                            "before?); pass --namespace for other topic names")
         matches = (_match_frames(reader, conns, int(round(tolerance_s * 1e9)), store,
-                                 str(input_bag)) if mixing else {})
+                                 str(input_bag), on_corrupt) if mixing else {})
         wanted = {"rgb": {}, "depth": {}}
         for li, found in matches.items():
             for kind, idx in found.items():
                 wanted[kind][idx] = li
 
         image_cls = store.types[IMAGE_TYPE]
-        counts = {"copied": 0, "synthesized": 0, "mixed": 0}
+        counts = {"copied": 0, "synthesized": 0, "mixed": 0, "corrupt": 0}
+        corrupt: list[str] = []
+        dropped: set[int] = set()  # frames (label index) that lost a message: never mixed
+
+        def skip(text: str, frame: int | None) -> None:
+            counts["corrupt"] += 1
+            if len(corrupt) < WARN_LIMIT:
+                warn(f"bag {input_bag}: {text}; skipped")
+            corrupt.append(text)
+            if frame is not None:
+                pending.pop(frame, None)
+                dropped.add(frame)
         with atomic_bag_writer(output_bag, storage, overwrite, inputs=protected,
                                tool="scmis_ros.bag_augment") as writer:
             out_conns = {c.id: copy_connection(writer, c, store) for c in reader.connections}
@@ -212,8 +266,9 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                 idx = index[kind]
                 index[kind] += 1
                 where = f"topic {conn.topic}, message {idx}"
+                li = idx if kind == "labels" else wanted[kind].get(idx)
                 try:
-                    msg = store.deserialize_cdr(raw, IMAGE_TYPE)
+                    msg = _decode(store, raw, IMAGE_TYPE, where)
                     if kind == "labels":
                         labels = labels_from_image(msg, synthesizer.num_classes)
                         rgb, depth_m = synthesizer.synth(labels, seed=seed + idx)
@@ -229,42 +284,58 @@ def augment_bag(input_bag: str | Path, output_bag: str | Path, synthesizer: Any,
                         if not mixing and len(rows) < preview_rows:
                             rows.append({"labels": labels, "synth_rgb": rgb,
                                          "synth_depth": depth_m})
-                        if idx in matches:
+                        if idx in matches and idx not in dropped:
                             pending.setdefault(idx, {}).update(
                                 labels=labels, labels_raw=raw, header=msg.header,
                                 synth_rgb=rgb, synth_depth=depth_m)
-                            li = idx
                         else:
                             continue
                     else:
-                        li = wanted[kind].get(idx)
-                        if li is None:
+                        if li is None or li in dropped:
                             continue
                         value = (rgb_from_image(msg) if kind == "rgb"
                                  else depth_m_from_image(msg))
                         pending.setdefault(li, {})[kind] = value
-                except ImageConversionError as exc:
-                    raise BagError(f"bag {input_bag}: {where}: {exc}") from None
-                except ValueError as exc:
-                    raise BagError(f"bag {input_bag}: {where}: synthesis failed: "
-                                   f"{exc}") from None
-                entry = pending[li]
+                except (CorruptMessage, ImageConversionError, ValueError) as exc:
+                    text = str(exc) if isinstance(exc, CorruptMessage) else (
+                        f"{where}: {exc}" if isinstance(exc, ImageConversionError)
+                        else f"{where}: synthesis failed: {exc}")
+                    if on_corrupt == "stop":
+                        raise BagError(f"bag {input_bag}: {text}{_STOP_HINT}") from None
+                    skip(text, li)
+                    continue
+                entry = pending.get(li)
+                if entry is None:  # its label image was corrupt
+                    continue
                 needed = {"labels", *matches[li]}
                 if needed <= entry.keys():
                     del pending[li]
-                    mixed = _write_mixed(writer, new_conns, store, image_cls, entry,
-                                         timestamp, mode, ratio, seed, li,
-                                         f"bag {input_bag}: frame of label image {li}")
+                    try:
+                        mixed = _write_mixed(writer, new_conns, store, image_cls, entry,
+                                             timestamp, mode, ratio, seed, li,
+                                             f"frame of label image {li}")
+                    except CorruptMessage as exc:
+                        if on_corrupt == "stop":
+                            raise BagError(f"bag {input_bag}: {exc}{_STOP_HINT}") from None
+                        skip(str(exc), None)
+                        continue
                     counts["mixed"] += 1
                     if len(rows) < preview_rows:
                         rows.append({**entry, "mixed_rgb": mixed[0], "mixed_depth": mixed[1]})
             bar.close()
+            if counts["synthesized"] == 0 and counts["corrupt"]:
+                raise BagError(f"bag {input_bag}: no usable label message on {labels_t} "
+                               f"({counts['corrupt']} corrupt messages skipped; first: "
+                               f"{corrupt[0]})")
+            if len(corrupt) > WARN_LIMIT:
+                warn(f"bag {input_bag}: {len(corrupt)} corrupt messages skipped in all")
     if preview is not None and rows:
         write_preview(rows, preview)
     return {"input": str(input_bag), "output": str(output_bag), "storage": storage,
             "labels_topic": labels_t, "rgb_topic": rgb_t if mixing else None,
             "depth_topic": depth_t if mixing else None, "new_topics": new_topics,
-            **counts, "preview": str(preview) if preview is not None and rows else None,
+            **counts, "corrupt_messages": corrupt[:WARN_LIMIT],
+            "preview": str(preview) if preview is not None and rows else None,
             "seconds": round(time.perf_counter() - t_start, 2)}
 
 
@@ -292,14 +363,14 @@ def _write_mixed(writer: Any, new_conns: dict[str, Any], store: Any, image_cls: 
     labels = entry["labels"]
     rgb, depth_m = entry["rgb"], entry.get("depth")
     if rgb.shape[:2] != labels.shape or (depth_m is not None and depth_m.shape != labels.shape):
-        raise BagError(f"{where}: sizes differ: rgb {rgb.shape[:2]}, depth "
+        raise CorruptMessage(f"{where}: sizes differ: rgb {rgb.shape[:2]}, depth "
                        f"{None if depth_m is None else depth_m.shape}, labels {labels.shape}")
     rng = np.random.default_rng([seed, index])
     try:
         mixed_rgb, mixed_depth, _ = class_mix(rgb, depth_m, labels, entry["synth_rgb"],
                                               entry["synth_depth"], ratio, mode, rng)
     except ValueError as exc:
-        raise BagError(f"{where}: class mix failed: {exc}") from None
+        raise CorruptMessage(f"{where}: class mix failed: {exc}") from None
     header = entry["header"]
     writer.write(new_conns["mixed_rgb"], timestamp, store.serialize_cdr(
         make_image(mixed_rgb, "rgb8", header, image_cls), IMAGE_TYPE))
@@ -314,10 +385,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_ros.bag_augment`` / ``ros2 run scmis_ros
-    augment_bag``."""
-    parser = argparse.ArgumentParser(
+    augment_bag``: expected failures end with one ``error:`` line and exit code 2."""
+    parser = OneLineArgumentParser(
         prog="python -m scmis_ros.bag_augment",
         description="Add synthesized and class-mixed RGB-D topics to a copy of a rosbag2 "
                     "(sqlite3 or mcap). The input bag is never modified.")
@@ -333,15 +405,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth-topic", default=None, help="real depth topic (default: "
                         "found by name)")
     parser.add_argument("--mode", default="rgb", choices=MIX_MODES, help="class-mix mode")
-    parser.add_argument("--ratio", type=float, default=0.5, help="fraction of classes mixed")
+    parser.add_argument("--ratio", type=finite_float, default=0.5,
+                        help="fraction of classes mixed")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of the first label "
                         "image (then +1 per image) and of the class choice")
-    parser.add_argument("--tolerance-s", type=float, default=0.02,
+    parser.add_argument("--tolerance-s", type=finite_float, default=0.02,
                         help="largest stamp difference between matched rgb/depth/labels")
     parser.add_argument("--storage", default=None, choices=sorted(STORAGES),
                         help="storage of the output (default: the input's)")
     parser.add_argument("--namespace", default=None, help="namespace of the new topics "
                         "(default: the label topic's)")
+    parser.add_argument("--on-corrupt", default="stop", choices=ON_CORRUPT,
+                        help="a label/rgb/depth message that cannot be decoded or used: stop "
+                        "with an error (default; no output), or skip it with a counted "
+                        "warning (it is still copied untouched)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output bag written by this command (never "
@@ -352,29 +429,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        from scmis_core.checkpoint import CheckpointError
         from scmis_core.synthesize import Synthesizer
 
         from .synth_node import resolve_checkpoint
 
-        try:
-            checkpoint = resolve_checkpoint(args.checkpoint)
-            try:  # before loading the model: refuse a bad output at once
-                check_output_dir(args.output, overwrite=args.overwrite, kind="rosbag2",
-                                 inputs=[args.input, checkpoint])
-            except OutputDirError as exc:
-                raise BagError(str(exc)) from None
-            synth = Synthesizer.from_checkpoint(checkpoint, device=args.device)
-            result = augment_bag(args.input, args.output, synth,
-                                 labels_topic=args.labels_topic, rgb_topic=args.rgb_topic,
-                                 depth_topic=args.depth_topic, mode=args.mode,
-                                 ratio=args.ratio, seed=args.seed, storage=args.storage,
-                                 overwrite=args.overwrite, namespace=args.namespace,
-                                 tolerance_s=args.tolerance_s, progress=not args.no_progress,
-                                 preview=args.preview, other_inputs=[checkpoint])
-        except (BagError, CheckpointError, FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        checkpoint = resolve_checkpoint(args.checkpoint)
+        # before loading the model: refuse a bad or unwritable output at once
+        check_output_dir(args.output, overwrite=args.overwrite, kind="rosbag2",
+                         inputs=[args.input, checkpoint])
+        writable_folder(Path(args.output).parent, f"output {args.output}: folder")
+        if args.preview:
+            writable_parent(args.preview, "--preview")
+        synth = Synthesizer.from_checkpoint(checkpoint, device=args.device)
+        result = augment_bag(args.input, args.output, synth,
+                             labels_topic=args.labels_topic, rgb_topic=args.rgb_topic,
+                             depth_topic=args.depth_topic, mode=args.mode,
+                             ratio=args.ratio, seed=args.seed, storage=args.storage,
+                             overwrite=args.overwrite, namespace=args.namespace,
+                             tolerance_s=args.tolerance_s, progress=not args.no_progress,
+                             preview=args.preview, other_inputs=[checkpoint],
+                             on_corrupt=args.on_corrupt)
     except KeyboardInterrupt:
         print("interrupted: no output written", file=sys.stderr)
         return 130

@@ -123,8 +123,11 @@ def atomic_bag_writer(output: str | Path, storage: str, overwrite: bool = False,
         check_output_dir(output, overwrite=overwrite, inputs=inputs, kind="rosbag2")
     except OutputDirError as exc:
         raise BagError(str(exc)) from None
-    remove_stale_temps(output)
-    tmp = temp_dir_beside(output)
+    try:
+        remove_stale_temps(output)
+        tmp = temp_dir_beside(output)
+    except OSError as exc:
+        raise BagError(f"output {output}: cannot write there ({exc.strerror or exc})") from None
     writer = Writer(tmp / output.name, version=Writer.VERSION_LATEST,
                     storage_plugin=STORAGES[storage])
     try:
