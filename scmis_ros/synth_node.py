@@ -44,7 +44,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, PointCloud2
 
 from scmis_core.data.transforms import resize_nearest
-from scmis_core.synthesize import Synthesizer
+from scmis_core.synthesize import BACKENDS, Synthesizer
 
 from .camera_info import CameraInfoBuffer, CameraModel, fill_camera_info
 from .conversions import ImageConversionError, depth_m_to_mm, stamp_ns
@@ -141,6 +141,9 @@ PARAMS = [
           else f"checkpoint: file not found: {v!r}"),
     Param("device", "auto", "torch device: auto, cpu, cuda or cuda:N", read_only=True,
           configure=True, check=_device_check),
+    Param("backend", "torch", "inference backend: torch, or onnxruntime (the generator's ONNX "
+          "graph on CUDA / TensorRT / CPU execution providers; needs the optional onnx + "
+          "onnxruntime packages)", choices=BACKENDS, read_only=True, configure=True),
     Param("autostart", True, "configure and activate at start (false: wait for `ros2 "
           "lifecycle set`)", read_only=True),
     Param("seed", -1, "noise seed of variant 0 (variant k uses seed+k); -1 = fresh noise "
@@ -228,7 +231,8 @@ class SynthNode(LifecycleNode):
         """Load the generator and the class remap, create the publishers, start the worker."""
         try:
             path = resolve_checkpoint(self.p["checkpoint"])
-            synth = Synthesizer.from_checkpoint(path, device=self.p["device"])
+            synth = Synthesizer.from_checkpoint(path, device=self.p["device"],
+                                                backend=self.p["backend"])
             lut = self._load_remap(self.p["class_remap"], synth.num_classes)
             self.camera = self._configured_camera()
         except Exception as exc:  # missing / corrupt checkpoint, bad remap: stay unconfigured
@@ -238,7 +242,7 @@ class SynthNode(LifecycleNode):
         self.synth, self._lut, self._configure_error = synth, lut, ""
         self.get_logger().info(f"loaded {path} (step {synth.step}, {synth.num_classes} "
                                f"classes, outputs {', '.join(synth.outputs)}) on "
-                               f"{synth.device}")
+                               f"{', '.join(synth.providers)}")
         qos = qos_from_name(self.p["qos"], self.p["qos_depth"])
         comp = {"compressed": self.p["publish_compressed"],
                 "compressed_format": self.p["compressed_format"],
