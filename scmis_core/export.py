@@ -20,7 +20,6 @@ synth node's ``backend:=onnxruntime`` parameter.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -28,8 +27,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError
-from .onnx_graph import OPSET, OnnxUnavailable, check_model, export_onnx
+from .cli import entry_point, parse_size
+from .onnx_graph import OPSET, check_model, export_onnx
 from .runtime import atomic_write
 from .synthesize import Synthesizer
 
@@ -100,10 +99,9 @@ def export_checkpoint(checkpoint: str | Path, *, size: tuple[int, int] | None = 
     return data, diffs
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m scmis_core.export``."""
-    from .data.registry import parse_size
-
+    """Entry point of ``python -m scmis_core.export`` (expected failures: one line, exit 2)."""
     parser = argparse.ArgumentParser(
         prog="python -m scmis_core.export",
         description="Export a trained generator to ONNX (opset %d), check the graph with "
@@ -131,14 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and not args.overwrite:
         parser.error(f"--onnx: {out} exists; pass --overwrite to replace it")
     t0 = time.perf_counter()
-    try:
-        data, diffs = export_checkpoint(args.checkpoint, size=args.size,
-                                        use_ema=not args.raw_weights, opset=args.opset,
-                                        verify=not args.no_verify)
-    except (CheckpointError, OnnxUnavailable, ValueError, FileNotFoundError,
-            RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data, diffs = export_checkpoint(args.checkpoint, size=args.size,
+                                    use_ema=not args.raw_weights, opset=args.opset,
+                                    verify=not args.no_verify)
     atomic_write(out, lambda tmp: tmp.write_bytes(data))
     shape_text = ("%dx%d" % args.size) if args.size else "dynamic HxW"
     print(f"wrote {out} ({len(data) / 2**20:.1f} MiB, opset {args.opset}, {shape_text}, "

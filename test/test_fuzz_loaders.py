@@ -38,7 +38,9 @@ SLOW_COUNT = 300
 COUNTS = [pytest.param(COUNT, id=f"n{COUNT}"),
           pytest.param(SLOW_COUNT, id=f"n{SLOW_COUNT}", marks=pytest.mark.slow)]
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              # torch warns about the odd pickle protocols random bytes claim
+              pytest.mark.filterwarnings("ignore:Detected pickle protocol")]
 
 
 # --- mutations -------------------------------------------------------------------------------

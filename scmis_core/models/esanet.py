@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cli import entry_point
+
 #: Blocks per stage of the two supported ResNet depths.
 RESNET_LAYERS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -436,6 +438,7 @@ def benchmark(num_classes: int = 40, encoder: str = "resnet34", block: str = "nb
             "images_per_s_best": batch / times[0], "threads": torch.get_num_threads()}
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.models.esanet``: size and speed of an ESANet."""
     import argparse

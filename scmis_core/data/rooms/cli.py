@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from ...cli import entry_point, parse_size
 from ...visualize import grid, sample_panels, save_png
 from ..labels import NYU40_CLASSES, voc_palette
-from ..registry import parse_size
 from ..sample import Sample
 from .dataset import RoomsDataset, frame_seed
 from .generate import generate_scene
@@ -22,6 +22,7 @@ def preview_grid(samples: list[Sample]) -> np.ndarray:
     return grid([sample_panels(s, palette, MAX_DEPTH_M) for s in samples], gap=0)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.data.rooms``: benchmark the renderer or write a preview PNG."""
     parser = argparse.ArgumentParser(
