@@ -280,16 +280,16 @@ def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
 
 
 def _write_table2_files(plan, out: Path, finished: dict[str, Any]) -> None:
-    from . import tables
+    from .tables import regimes, table2_markdown
 
     runs = [r for r in finished.values() if r.get("kind") == "seg"]
     atomic_write_text(out / "results.json", json.dumps(
         {"settings": plan.settings(), "runs": sorted(runs, key=lambda r: r["key"])},
         indent=2))
     parts = []
-    for regime, protocol, generator in tables.regimes(finished):
+    for regime, protocol, generator in regimes(finished):
         parts.append(f"### {regime or 'all'} labelled frames, protocol {protocol}, "
-                     f"{generator}\n\n" + tables.table2_markdown(
+                     f"{generator}\n\n" + table2_markdown(
                          finished, regime, protocol, generator, plan.modes, plan.ratios))
     atomic_write_text(out / "table2.md", "\n".join(parts) or "no mixed run finished\n")
     print("\n".join(parts), end="")

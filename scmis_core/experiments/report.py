@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..runtime import atomic_write_text
-from . import tables
 from .table1 import ROW_BY_NAME, ROWS
+from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
+                     gan_results, judge_line, regimes, seg_results, table1_claims,
+                     table1_markdown, table2_claims, table2_markdown)
 
 
 def _load_results(folder: Path) -> dict[str, dict[str, Any]]:
@@ -49,7 +51,7 @@ def collect(exp: Path, data: Path, reps: int = 1000) -> None:
         atomic_write_text(data / "experiment.json", (exp / "experiment.json").read_text())
     results = _load_results(data)
     if any(r.get("kind") == "gan" for r in results.values()):
-        comps = tables.comparisons(results, exp / "per_image", reps)
+        comps = comparisons(results, exp / "per_image", reps)
         if comps:
             atomic_write_text(data / "comparisons.json", json.dumps(comps, indent=2))
 
@@ -69,7 +71,7 @@ def _plt():
 
 def plot_curves(results: dict[str, dict[str, Any]], path: Path) -> bool:
     """FID and mIoU against training steps, one line per variant and seed."""
-    rows = tables.gan_results(results)
+    rows = gan_results(results)
     if not any(len(r.get("curve", [])) > 0 for runs in rows.values() for r in runs):
         return False
     plt = _plt()
@@ -102,10 +104,10 @@ def plot_curves(results: dict[str, dict[str, Any]], path: Path) -> bool:
 
 def plot_table2(results: dict[str, dict[str, Any]], path: Path) -> bool:
     """mIoU (mean ± std over seeds) of the baseline and each class-mix setting."""
-    groups = tables.regimes(results)
+    groups = regimes(results)
     if not groups:
         return False
-    rows = tables.seg_results(results)
+    rows = seg_results(results)
     plt = _plt()
     fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3), dpi=100,
                              squeeze=False)
@@ -116,7 +118,7 @@ def plot_table2(results: dict[str, dict[str, Any]], path: Path) -> bool:
                         r["protocol"] == protocol and r["generator"] == generator and
                         r["mode"] != "none"})
         for name, values in [("baseline", base)] + [
-                (f"{tables.MODE_NAMES[m]} {r:g}",
+                (f"{MODE_NAMES[m]} {r:g}",
                  [100 * x["miou"] for x in rows if x["regime"] == regime
                   and x["protocol"] == protocol and x["generator"] == generator
                   and x["mode"] == m and x["ratio"] == r]) for m, r in cells]:
@@ -144,7 +146,7 @@ def sample_grid(results: dict[str, dict[str, Any]], data: Path, path: Path) -> b
     from PIL import Image
 
     reference = data / "samples" / "_real.png"
-    rows = tables.gan_results(results)
+    rows = gan_results(results)
     strips: list[tuple[list[str], np.ndarray]] = []
     if not reference.is_file():
         return False
@@ -258,12 +260,12 @@ def build_page(page: Path, data: Path) -> str:
            "verdict below is computed from those files: **reproduced** (the paper's "
            "direction, with a 95 % interval of the difference that excludes zero), **not "
            "reproduced** (the opposite direction with such an interval, or for Table 2 a "
-           f"gain whose 95 % interval lies below {tables.MIN_GAIN:g} mIoU point), "
+           f"gain whose 95 % interval lies below {MIN_GAIN:g} mIoU point), "
            "**inconclusive** (anything else), **not run** (runs missing).", "",
            "The scale is a 2-core CPU: procedural rooms at 64×64, robot-size networks, a "
            "few thousand steps. The paper's numbers (NYUv2 at full size, GPU-trained) are "
            "beside ours for the direction of each effect, not for the values.", ""]
-    claims = tables.table1_claims(r1, comps) + tables.table2_claims(r2)
+    claims = table1_claims(r1, comps) + table2_claims(r2)
     if claims:
         out += ["## Claims", "", _claims_table(claims)]
     if r1:
@@ -273,7 +275,7 @@ def build_page(page: Path, data: Path) -> str:
                 "seeds are separated by '/'. mIoU: the judge segmenter on generated RGB + "
                 "real depth. FID from 64×64 images upsampled for Inception: compare rows "
                 "with each other, not with the paper.", "",
-                tables.table1_markdown(r1), tables.judge_line(r1), ""]
+                table1_markdown(r1), judge_line(r1), ""]
         if comps:
             out += ["Paired differences (same test frames resampled for both runs, "
                     "95 % bootstrap intervals):", ""]
@@ -294,14 +296,14 @@ def build_page(page: Path, data: Path) -> str:
         out += ["", f"Wall time: {_wall(r1)}.", ""]
     if r2:
         out += ["## Table 2: class-mix augmentation", ""]
-        out += [f"- {line}" for line in tables.baseline_check(r2)] + [""]
+        out += [f"- {line}" for line in baseline_check(r2)] + [""]
         settings = (meta2 or {}).get("settings", {})
-        for regime, protocol, generator in tables.regimes(r2):
+        for regime, protocol, generator in regimes(r2):
             what = ("generator trained on the same labelled frames (the paper's protocol)"
                     if protocol == "a" else "generator trained on many frames (robot case)")
             out += [f"### {regime or 'all'} labelled frames, protocol {protocol}: {what}, "
                     f"generator {generator}", "",
-                    tables.table2_markdown(r2, regime, protocol, generator,
+                    table2_markdown(r2, regime, protocol, generator,
                                            settings.get("modes", ("depth", "rgb", "rgbd")),
                                            settings.get("ratios", (0.3, 0.5, 0.7))), ""]
         if settings:
@@ -310,7 +312,7 @@ def build_page(page: Path, data: Path) -> str:
                     f"{opts.get('steps')} steps, batch {opts.get('batch_size')}, "
                     f"{opts.get('optimizer')} lr {opts.get('lr')}; {settings.get('mixing')} "
                     f"mixing with {settings.get('variants')} mixed copies per frame; "
-                    f"paper: ESANet-R34 on NYUv2, baseline {tables.PAPER_TABLE2_BASE}.", ""]
+                    f"paper: ESANet-R34 on NYUv2, baseline {PAPER_TABLE2_BASE}.", ""]
         if plot_table2(r2, figs / "table2_miou.png"):
             out += [f"![mIoU per class-mix setting]({rel}/table2_miou.png)", ""]
         out += _left(meta2, r2) + [""] + _meta_section(meta2, "Table 2")

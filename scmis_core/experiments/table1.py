@@ -345,15 +345,16 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     measure = params.get("num_images", 0) > 0
     state: dict[str, Any] = {}
 
-    def evaluate(tr) -> dict[str, float]:
-        if state.get("step") == tr.step:
-            return state["metrics"]
+    def measurer() -> _Measurer:
         if "m" not in state:
             state["m"] = _Measurer(cfg, ctx, params["num_images"], _judge_path(spec, ctx))
+        return state["m"]
+
+    def evaluate(tr) -> dict[str, float]:
+        if tr.step >= cfg.train.steps:
+            return {}  # the final point is measured on the saved checkpoint below
         tr.refresh_bn_stats()
-        per = state["m"](tr.eval_generator, tr.num_classes)
-        state.update(step=tr.step, per=per, metrics=per.point())
-        return state["metrics"]
+        return measurer()(tr.eval_generator, tr.num_classes).point()
 
     fit = trainer.fit(evaluate_fn=evaluate if measure else None)
     result: dict[str, Any] = {"row": params.get("row", ""), "seed": params.get("seed", 0),
@@ -363,15 +364,23 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                               "train_frames": len(trainer.train_data),
                               "last_losses": fit["last_losses"]}
     if measure:
-        per = state["per"]
+        # what users load (EMA weights of final.pt): the same numbers as scmis_core.evaluate
+        from ..synthesize import Synthesizer
+
+        generator = Synthesizer.from_checkpoint(fit["final_checkpoint"],
+                                                device=ctx.device).generator
+        per = measurer()(generator, trainer.num_classes)
         folder = ctx.out / "per_image"
         folder.mkdir(parents=True, exist_ok=True)
         per.save(folder / f"{spec.key}.npz")
-        result.update(metrics=per.point(), ci=per.intervals(params.get("reps", 1000)),
-                      ci_level=0.95, num_images=state["m"].count, curve=_curve(run_dir),
+        point = per.point()
+        curve = [p for p in _curve(run_dir) if p["step"] < fit["steps"]]
+        result.update(metrics=point, ci=per.intervals(params.get("reps", 1000)),
+                      ci_level=0.95, num_images=measurer().count,
+                      curve=curve + [{"step": fit["steps"], **point}],
                       judge=_judge_path(spec, ctx))
-        test = state["m"].test
-        save_png(_sample_strip(trainer.eval_generator, test, trainer.num_classes, cfg),
+        test = measurer().test
+        save_png(_sample_strip(generator, test, trainer.num_classes, cfg),
                  ctx.out / "samples" / f"{spec.key}.png")
         reference = ctx.out / "samples" / "_real.png"
         if not reference.is_file():
