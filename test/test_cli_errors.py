@@ -300,3 +300,29 @@ def test_export_unwritable_and_bad_size(capsys, unwritable):
     _one_error_line(capsys, unwritable.parent)
     assert main(["--source", "rooms", "--size", "0x5", "--out", "x"]) == 2
     _one_error_line(capsys, "0x5")
+
+
+# --- structure: every entry point goes through the shared helper ------------------------------
+
+#: Entry points not wrapped yet, with who wires them (remove a line when it is done).
+PENDING = {
+    "scmis_core/train.py": "train.main is being rewritten; it should use @entry_point",
+    "scmis_core/experiments/cli.py": "the new experiments package keeps its own except list",
+    "scmis_core/gpu_check.py": "device check that records every failure itself",
+    "scmis_core/bench_gen.py": "reached through bench.main (wrapped)",
+    "scmis_core/bench_train.py": "reached through bench.main (wrapped)",
+}
+
+
+def test_every_main_uses_entry_point():
+    import ast
+
+    unwrapped = []
+    for path in sorted((REPO / "scmis_core").rglob("*.py")):
+        rel = str(path.relative_to(REPO))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name == "main":
+                names = {getattr(d, "id", getattr(d, "attr", None)) for d in node.decorator_list}
+                if "entry_point" not in names and rel not in PENDING:
+                    unwrapped.append(rel)
+    assert not unwrapped, f"main() without @entry_point (scmis_core/cli.py): {unwrapped}"
