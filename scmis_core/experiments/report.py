@@ -227,11 +227,11 @@ def _left(meta: dict[str, Any] | None, results: dict[str, dict[str, Any]]) -> li
     lines = []
     if missing:
         hours = sum(p.get("est_cpu_s", 0) for p in missing) / 3600
-        lines.append(f"Runs planned but not finished yet ({len(missing)}, about {hours:.1f} "
+        lines.append(f"- Runs planned but not finished yet ({len(missing)}, about {hours:.1f} "
                      f"CPU-hours single-threaded): " + ", ".join(f"`{p['key']}`"
                                                                  for p in missing) + ".")
     for p in skipped:
-        lines.append(f"Not run: `{p['key']}` — {p['skip_reason']}.")
+        lines.append(f"- Not run: `{p['key']}` — {p['skip_reason']}.")
     return lines
 
 
@@ -319,8 +319,8 @@ def build_page(page: Path, data: Path) -> str:
         out += ["", f"Wall time: {_wall(r2)}.", ""]
     for name, results, meta in (("Table 1", r1, meta1), ("Table 2", r2, meta2)):
         if not results and meta:
-            out += [f"## {name}", "", "No run has finished yet."] + _left(meta, results) + \
-                [""] + _meta_section(meta, name) + [""]
+            out += [f"## {name}", "", "No run has finished yet.", ""] + _left(meta, results) \
+                + [""] + _meta_section(meta, name) + [""]
     if not r1 and not r2 and not meta1 and not meta2:
         out += ["No run has finished yet.", ""]
     return "\n".join(line for line in out) .replace("\n\n\n", "\n\n")
