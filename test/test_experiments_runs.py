@@ -104,7 +104,7 @@ def test_sigkilled_driver_resumes_without_redoing_finished_runs(tmp_path):
     proc.wait()
     before = {p.name: (p.stat().st_mtime_ns, p.read_text())
               for p in (out / "results").glob("*.json")}
-    assert main(args) == 0
+    assert main(args + ["--jobs", "2"]) == 0  # the rest in two worker processes
     after = {p.name: (p.stat().st_mtime_ns, p.read_text())
              for p in (out / "results").glob("*.json")}
     for name, stamp in before.items():
@@ -113,3 +113,5 @@ def test_sigkilled_driver_resumes_without_redoing_finished_runs(tmp_path):
     meta = json.loads((out / "experiment.json").read_text())
     assert meta["invocations"][0]["summary"] == "interrupted (or still running)"
     assert f"{len(before)} already finished" in meta["invocations"][1]["summary"]
+    logs = {p.stem for p in (out / "logs").glob("*.log")}
+    assert logs == {p[:-5] for p in after} - {p[:-5] for p in before}  # worker processes

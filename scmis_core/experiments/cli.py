@@ -87,7 +87,8 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
                     help="toy (seconds), cpu (~2 h on 2 cores with --jobs 2), paper (lists "
                          "the runs and GPU hours; never runs)")
     t1.add_argument("--rows", nargs="+", choices=[r.name for r in ROWS], default=None,
-                    help="methods to train (default: all)")
+                    metavar="ROW",
+                    help="methods to train (default: all): " + ", ".join(r.name for r in ROWS))
     t1.add_argument("--steps", type=int, default=None, help="training steps (default: "
                     "the preset's)")
     t1.add_argument("--eval-every", type=int, default=None)
