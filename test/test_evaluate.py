@@ -12,13 +12,14 @@ from scmis_core.evaluate import main, markdown_table
 def test_markdown_table_layout():
     rows = [{"method": "scmis", "modality": "RGB-D",
              "metrics": {"fid": 55.23, "miou": 0.598, "abs_rel": 0.1671, "rmse": 0.5994,
-                         "sq_rel": 0.1342}},
+                         "sq_rel": 0.1342, "seed_std_rgb": 12.345, "seed_std_depth_m": 0.0421}},
             {"method": "scmis-rgb", "modality": "RGB", "metrics": {"fid": 59.2}}]
     table = markdown_table(rows).splitlines()
     assert table[0] == ("| Method | Modality | FID | mIoU | AbsRel | RMSE (m) | SqRel "
-                        "| mIoU real |")
-    assert table[2] == "| scmis | RGB-D | 55.2 | 59.8 | 0.167 | 0.599 | 0.134 | N/A |"
-    assert table[3] == "| scmis-rgb | RGB | 59.2 | N/A | N/A | N/A | N/A | N/A |"
+                        "| mIoU real | seed std RGB | seed std depth (m) |")
+    assert table[2] == ("| scmis | RGB-D | 55.2 | 59.8 | 0.167 | 0.599 | 0.134 | N/A | 12.3 "
+                        "| 0.042 |")
+    assert table[3] == "| scmis-rgb | RGB | 59.2 | N/A | N/A | N/A | N/A | N/A | N/A | N/A |"
 
 
 @pytest.mark.slow
@@ -32,5 +33,7 @@ def test_cli_reports_fid_and_depth(tiny_gan_checkpoint, tmp_path):
     for row in rows:
         m = row["metrics"]
         assert m["fid"] > 0 and m["abs_rel"] > 0 and m["rmse"] > 0 and m["sq_rel"] > 0
+        # Noise enters the generator: different seeds of one label map differ.
+        assert m["seed_std_rgb"] > 0 and m["seed_std_depth_m"] > 0
     assert "| scmis (" in (out / "report.md").read_text()
     assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
