@@ -307,7 +307,6 @@ def test_export_unwritable_and_bad_size(capsys, unwritable):
 #: Entry points not wrapped yet, with who wires them (remove a line when it is done).
 PENDING = {
     "scmis_core/train.py": "train.main is being rewritten; it should use @entry_point",
-    "scmis_core/experiments/cli.py": "the new experiments package keeps its own except list",
     "scmis_core/gpu_check.py": "device check that records every failure itself",
     "scmis_core/bench_gen.py": "reached through bench.main (wrapped)",
     "scmis_core/bench_train.py": "reached through bench.main (wrapped)",

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..cli import CliError, OneLineArgumentParser, entry_point
 from ..runtime import atomic_write_text
 from .common import format_listing
-from .runner import Runner, RunSpec, SpecMismatch, code_commit, machine_info, worker_main
+from .runner import Runner, RunSpec, code_commit, machine_info, worker_main
 
 #: Table 2 presets: name -> (data overrides, segment option defaults, driver defaults)
 TABLE2_PRESETS: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
@@ -77,7 +78,7 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
     from .table2 import MODE_NAMES
     from .table2 import __doc__ as table2_doc
 
-    parser = argparse.ArgumentParser(prog="python -m scmis_core.experiments",
+    parser = OneLineArgumentParser(prog="python -m scmis_core.experiments",
                                      description="The paper's experiments, resumable.")
     sub = parser.add_subparsers(dest="command", required=True)
     t1 = sub.add_parser("table1", help="generator variants (Tables 1, 5, 6)",
@@ -296,31 +297,24 @@ def _write_table2_files(plan, out: Path, finished: dict[str, Any]) -> None:
     print("\n".join(parts), end="")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scmis_core.experiments ...``; errors are one line and exit 2."""
-    from ..checkpoint import CheckpointError
-    from ..config import ConfigError
-
+    """``python -m scmis_core.experiments ...``; expected failures are one line, exit 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first, _ = build_parser().parse_known_args(argv) if argv[:1] == ["table2"] else (None, 0)
     args = build_parser(getattr(first, "preset", None)).parse_args(argv)
-    try:
-        if args.command == "worker":
-            return worker_main(args.out, args.key, args.device)
-        if args.command == "report":
-            from .report import write_report
+    if args.command == "worker":
+        return worker_main(args.out, args.key, args.device)
+    if args.command == "report":
+        from .report import write_report
 
-            page = write_report(args.out, args.table1, args.table2, args.reps)
-            print(f"results page: {page}")
-            return 0
-        if args.jobs < 1:
-            raise ValueError(f"--jobs: expected >= 1, found {args.jobs}")
-        if args.command == "table1":
-            return _run(_table1_plan(args), args, argv, None)
-        plan = _table2_plan(args)
-        return _run(plan, args, argv, plan.settings(),
-                    lambda finished: _write_table2_files(plan, Path(args.out), finished))
-    except (CheckpointError, ConfigError, SpecMismatch, ValueError, FileNotFoundError,
-            RuntimeError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        page = write_report(args.out, args.table1, args.table2, args.reps)
+        print(f"results page: {page}")
+        return 0
+    if args.jobs < 1:
+        raise CliError(f"--jobs: expected >= 1, found {args.jobs}")
+    if args.command == "table1":
+        return _run(_table1_plan(args), args, argv, None)
+    plan = _table2_plan(args)
+    return _run(plan, args, argv, plan.settings(),
+                lambda finished: _write_table2_files(plan, Path(args.out), finished))
