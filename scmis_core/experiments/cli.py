@@ -257,8 +257,8 @@ def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
     if args.dry_run or args.preset == "paper":
         print(format_listing(specs, later, gpu_note))
         if args.preset == "paper" and not args.dry_run:
-            print("(the paper preset only lists its runs: run them on a GPU machine with "
-                  "--preset cpu and the paper's config / overrides, or per run)")
+            print("(--preset paper only lists the runs: they are sized for GPU machines and "
+                  "the NYUv2 data; nothing was run)")
         return 0
     if not args.out:
         raise ValueError("--out: expected an experiment folder, found none")
