@@ -210,3 +210,23 @@ def test_bad_arguments(tmp_path, capsys):
     assert "--jobs: expected >= 1, found 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
         _named(["=x.pt"], "--table3")
+
+
+def test_table3_compares_generators_at_one_setting():
+    from scmis_core.experiments.tables import table3_markdown
+
+    rows = {}
+    for seed, (base, a, b) in enumerate([(0.30, 0.33, 0.31), (0.31, 0.35, 0.30),
+                                         (0.29, 0.34, 0.30)]):
+        rows[f"b{seed}"] = {"kind": "seg", "regime": 0, "protocol": "", "generator": "",
+                            "mode": "none", "ratio": 0.0, "seed": seed, "miou": base}
+        for name, value in (("SCMIS", a), ("OASIS", b)):
+            rows[f"{name}{seed}"] = {"kind": "seg", "regime": 0, "protocol": "b",
+                                     "generator": name, "mode": "rgb", "ratio": 0.7,
+                                     "seed": seed, "miou": value}
+    text = table3_markdown(rows, 0, "b", "rgb", 0.7)
+    lines = text.splitlines()
+    assert lines[0] == "| Methods | OASIS | SCMIS |"
+    assert lines[2].startswith("| mIoU (RGB, 0.7) | 30.33 ± 0.58 (n=3) (Δ +0.33, p=")
+    assert "Paper Table 3 (RGB, 0.7): OASIS 47.56, SCMIS (Only RGB) 47.67, SCMIS 48.24." in text
+    assert table3_markdown(rows, 0, "b", "rgb", 0.5) is None

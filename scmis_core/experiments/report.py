@@ -23,7 +23,7 @@ from ..runtime import atomic_write_text
 from .table1 import ROW_BY_NAME, ROWS
 from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
                      gan_results, judge_line, regimes, seg_results, table1_claims,
-                     table1_markdown, table2_claims, table2_markdown)
+                     table1_markdown, table2_claims, table2_markdown, table3_markdown)
 
 
 def _load_results(folder: Path) -> dict[str, dict[str, Any]]:
@@ -306,6 +306,14 @@ def build_page(page: Path, data: Path) -> str:
                     table2_markdown(r2, regime, protocol, generator,
                                            settings.get("modes", ("depth", "rgb", "rgbd")),
                                            settings.get("ratios", (0.3, 0.5, 0.7))), ""]
+        t3 = settings.get("table3") if settings else None
+        if t3:
+            for regime, protocol in sorted({(g[0], g[1]) for g in regimes(r2)}, reverse=True):
+                text = table3_markdown(r2, regime, protocol, settings.get("table3_mode", "rgb"),
+                                       settings.get("table3_ratio", 0.7))
+                if text:
+                    out += [f"### Table 3: generators compared ({regime or 'all'} labelled "
+                            f"frames, protocol {protocol})", "", text, ""]
         if settings:
             opts = settings.get("options", {})
             out += [f"Segmenter: {opts.get('arch')} {opts.get('arch_kwargs') or ''}, "

@@ -342,6 +342,31 @@ def table2_markdown(results: dict[str, dict[str, Any]], regime: int, protocol: s
     return "\n".join(lines) + "\n"
 
 
+def table3_markdown(results: dict[str, dict[str, Any]], regime: int, protocol: str,
+                    mode: str, ratio: float) -> str | None:
+    """``| Methods | <generator> ... |`` as the paper's Table 3 at one (mode, ratio), or None
+    when fewer than two generators were run there."""
+    rows = seg_results(results)
+    base = _by_seed(rows, regime=regime, mode="none")
+    names = sorted({r["generator"] for r in rows if r["regime"] == regime
+                    and r["protocol"] == protocol and r["mode"] == mode
+                    and r["ratio"] == ratio})
+    if len(names) < 2:
+        return None
+    cells = []
+    for name in names:
+        mixed = _by_seed(rows, regime=regime, protocol=protocol, generator=name, mode=mode,
+                         ratio=ratio)
+        st = paired_stats(base, mixed)
+        delta = f" (Δ {st['diff_mean']:+.2f}" + (f", p={st['p']:.3f})" if "p" in st else ")") \
+            if "diff_mean" in st else ""
+        cells.append(_mean_cell(mixed) + delta)
+    paper = ", ".join(f"{k} {v:.2f}" for k, v in PAPER_TABLE3.items())
+    return (f"| Methods | {' | '.join(names)} |\n|---|{'---|' * len(names)}\n"
+            f"| mIoU ({MODE_NAMES[mode]}, {ratio:g}) | {' | '.join(cells)} |\n\n"
+            f"Paper Table 3 (RGB, 0.7): {paper}.\n")
+
+
 def table2_claims(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
     """One claim per (regime, protocol, generator): class-mix improves the segmenter."""
     rows = seg_results(results)
@@ -397,5 +422,6 @@ def baseline_check(results: dict[str, dict[str, Any]], floor: float = 0.25) -> l
 
 
 __all__ = ["PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "comparisons", "table1_claims",
+           "table3_markdown",
            "table1_markdown", "table2_claims", "table2_markdown", "paired_stats",
            "baseline_check"]
