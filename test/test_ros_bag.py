@@ -18,6 +18,7 @@ pytest.importorskip("rosbags", reason="the rosbags library is not installed")
 
 from scmis_core.synthesize import Synthesizer  # noqa: E402
 from scmis_ros.bag_augment import augment_bag, find_topics, main  # noqa: E402
+from scmis_ros.bag_io import Topics  # noqa: E402
 from scmis_ros.bags import BagError, open_bag, typestore  # noqa: E402
 from scmis_ros.conversions import image_to_numpy, labels_from_image, stamp_ns  # noqa: E402
 from scmis_ros.fixtures import write_generator_checkpoint, write_rooms_bag  # noqa: E402
@@ -73,7 +74,7 @@ def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, synth, st
                     conns_b[topic].msgdef.data) == (conn.msgtype, conn.digest, conn.msgdef.data)
     store = typestore()
     decode = {t: [store.deserialize_cdr(raw, IMAGE) for _, raw in augmented[t]]
-              for t in augmented if t != "/chatter"}
+              for t in augmented if t != "/chatter" and not t.endswith("camera_info")}
     labels = decode["/camera/labels"]
     for topic in ("synth/rgb", "synth/depth", "mixed/rgb", "mixed/depth", "mixed/labels"):
         msgs = decode[f"/camera/{topic}"]
@@ -83,6 +84,14 @@ def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, synth, st
         assert all((m.height, m.width) == (24, 32) for m in msgs)
     assert [t for t, _ in augmented["/camera/synth/rgb"]] == \
         [t for t, _ in original["/camera/labels"]]
+    from scmis_ros.camera_info import CameraModel
+
+    nyu = CameraModel.nyu(24, 32)  # the rooms bag has no camera_info: NYU Kinect, scaled
+    for topic in ("/camera/synth/camera_info", "/camera/mixed/camera_info"):
+        infos = [store.deserialize_cdr(raw, "sensor_msgs/msg/CameraInfo")
+                 for _, raw in augmented[topic]]
+        assert [stamp_ns(m.header) for m in infos] == [stamp_ns(m.header) for m in labels]
+        assert all((m.height, m.width) == (24, 32) and np.allclose(m.k, nyu.k) for m in infos)
     assert augmented["/camera/mixed/labels"] == [
         (t_mix, raw) for (t_mix, _), (_, raw) in zip(augmented["/camera/mixed/labels"],
                                                      original["/camera/labels"])]
@@ -304,9 +313,9 @@ def test_topic_detection():
     topics = {"/cam/color/image_raw": IMAGE, "/cam/depth/image_raw": IMAGE,
               "/cam/semantic_labels": IMAGE, "/tf": "tf2_msgs/msg/TFMessage",
               "/cam/synth/rgb": IMAGE}
-    assert find_topics(topics) == ("/cam/semantic_labels", "/cam/color/image_raw",
-                                   "/cam/depth/image_raw")
-    assert find_topics({"/l": IMAGE}, labels_topic="/l") == ("/l", None, None)
+    assert find_topics(topics) == Topics("/cam/semantic_labels", "/cam/color/image_raw",
+                                         "/cam/depth/image_raw", None)
+    assert find_topics({"/l": IMAGE}, labels_topic="/l") == Topics("/l", None, None, None)
     with pytest.raises(BagError, match="--rgb-topic /x: not in the bag"):
         find_topics(topics, rgb_topic="/x")
     with pytest.raises(BagError, match="expected type sensor_msgs/msg/Image"):
