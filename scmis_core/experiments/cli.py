@@ -31,7 +31,7 @@ TABLE2_PRESETS: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
              "optimizer": "adamw", "lr": 2e-3, "class_weights": "eq3", "ckpt_every": 250},
             {"variants": 4, "labelled": [200, 50], "protocols": ["b", "a"],
              "seeds": [0, 1, 2], "modes": ["rgb", "depth", "rgbd"], "ratios": [0.5],
-             "gan_steps": 2000}),
+             "gan_steps": 2000, "gan_eval_images": 200}),
     "paper": (["data.source=nyuv2", "data.root=data/nyuv2", "data.height=480",
                "data.width=640", "data.random_crop=true", "data.flip=true",
                "data.num_workers=8"],
@@ -125,6 +125,9 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
                     help="a: generator trained on the labelled frames; b: --generator")
     t2.add_argument("--gan-steps", type=int, default=None,
                     help="protocol a: steps of the generator trained per labelled set")
+    t2.add_argument("--gan-eval-images", type=int, default=None,
+                    help="protocol a: test frames on which each such generator's FID / depth "
+                         "errors are measured (0 = none)")
     t2.add_argument("--gan-config", default=None,
                     help="protocol a: generator config (default config/rooms_small.yaml)")
     t2.add_argument("--mixing", choices=("offline", "online"), default="offline")
@@ -223,7 +226,8 @@ def _table2_plan(args):
                       mixing=args.mixing, variants=args.variants, mix_p=args.mix_p_online,
                       table3=table3, table3_mode=args.table3_mode,
                       table3_ratio=args.table3_ratio, raw_weights=args.raw_weights,
-                      paper_scale=args.preset == "paper")
+                      paper_scale=args.preset == "paper",
+                      gan_eval_images=args.gan_eval_images or 0)
 
 
 def _record(out: Path, entry: dict[str, Any], planned: list[RunSpec],

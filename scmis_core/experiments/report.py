@@ -296,7 +296,16 @@ def build_page(page: Path, data: Path) -> str:
         out += ["", f"Wall time: {_wall(r1)}.", ""]
     if r2:
         out += ["## Table 2: class-mix augmentation", ""]
-        out += [f"- {line}" for line in baseline_check(r2)] + [""]
+        out += [f"- {line}" for line in baseline_check(r2)]
+        for gan in sorted((r for r in r2.values() if r.get("kind") == "gan"
+                           and "metrics" in r), key=lambda r: r["key"]):
+            m, ci = gan["metrics"], gan.get("ci", {})
+            out.append(f"- protocol a generator `{gan['key']}` ({gan['steps']} steps on "
+                       f"{gan['train_frames']} frames): FID {m.get('fid', float('nan')):.1f} "
+                       f"{[round(v, 1) for v in ci.get('fid', [])]}, AbsRel "
+                       f"{m.get('abs_rel', float('nan')):.3f} on {gan.get('num_images')} "
+                       "test frames (compare with Table 1's SCMIS, trained on all frames)")
+        out.append("")
         settings = (meta2 or {}).get("settings", {})
         for regime, protocol, generator in regimes(r2):
             what = ("generator trained on the same labelled frames (the paper's protocol)"

@@ -351,7 +351,7 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
         return state["m"]
 
     def evaluate(tr) -> dict[str, float]:
-        if tr.step >= cfg.train.steps:
+        if tr.step >= cfg.train.steps or (tr.step == 0 and not params.get("eval_start", True)):
             return {}  # the final point is measured on the saved checkpoint below
         tr.refresh_bn_stats()
         return measurer()(tr.eval_generator, tr.num_classes).point()

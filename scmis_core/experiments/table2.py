@@ -8,7 +8,8 @@ N training frames; 0 = ``opts.train_frames``, i.e. all). Two protocols decide wh
 generator mixes:
 
 - ``a`` (the paper): a generator trained on the same N labelled frames (one GAN run per N,
-  ``gan_config`` with ``data.rooms_train_size=N``; with N = all, the ``--generator``);
+  ``gan_config`` with ``data.rooms_train_size=N``, measured like Table 1 on
+  ``gan_eval_images`` test frames; with N = all, the ``--generator``);
 - ``b`` (the robot case): ``--generator``, trained on many frames, while the segmenter sees
   only the N labelled ones.
 
@@ -59,7 +60,7 @@ class Table2Plan:
                  variants: int = 4, mix_p: float | None = None,
                  table3: dict[str, str] | None = None, table3_mode: str = "rgb",
                  table3_ratio: float = 0.7, raw_weights: bool = False,
-                 paper_scale: bool = False):
+                 paper_scale: bool = False, gan_eval_images: int = 0):
         if mixing not in ("offline", "online"):
             raise ValueError(f"mixing: expected offline or online, found {mixing!r}")
         for mode in list(modes) + [table3_mode]:
@@ -89,6 +90,7 @@ class Table2Plan:
         self.mix_p = mix_p if mix_p is not None else variants / (variants + 1)
         self.table3_mode, self.table3_ratio = table3_mode, table3_ratio
         self.raw_weights, self.paper_scale = raw_weights, paper_scale
+        self.gan_eval_images = gan_eval_images  # protocol a generators: FID / depth on test
 
     # -- keys and estimates -------------------------------------------------------------------
 
@@ -118,9 +120,12 @@ class Table2Plan:
         cfg = from_dict(apply_overrides(copy.deepcopy(self.gan_config), [
             f"data.rooms_train_size={n}", f"name=table2-gan-{regime_name(n)}"])).to_dict()
         steps = cfg["train"]["steps"]
+        images = self.gan_eval_images
         return RunSpec(key=f"{regime_name(n)}_gan", kind="gan",
-                       params=jsonable({"config": cfg, "num_images": 0}),
-                       est_cpu_s=steps * CPU_STEP_S.get(cfg["model"]["variant"], 0.7),
+                       params=jsonable({"config": cfg, "num_images": images, "reps": 200,
+                                        "eval_start": False, "regime": n}),
+                       est_cpu_s=steps * CPU_STEP_S.get(cfg["model"]["variant"], 0.7)
+                       + images * 0.6,
                        label=f"generator trained on the {n} labelled frames (protocol a)")
 
     def _generator_source(self, n: int, protocol: str, name: str) -> dict[str, str]:
