@@ -38,13 +38,16 @@ CLIS = {
     "scmis-segment": "scmis_core.segment",
     "scmis-bench": "scmis_core.bench",
     "scmis-onnx-export": "scmis_core.export",
+    "scmis-pretrained": "scmis_core.pretrained.__main__",
 }
 
 setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["scmis_core", "scmis_core.*", "scmis_ros", "scmis_ros.*"]),
-    package_data={"scmis_core": ["py.typed"]},
+    # the shipped weights (python -m scmis_core.pretrained list): NAME.pt + .json + .sha256
+    package_data={"scmis_core": ["py.typed", "weights/*.pt", "weights/*.json",
+                                 "weights/*.sha256"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -50,8 +50,8 @@ ARGS = [
      "(source:=bag)" + FROM_FILE, None),
     ("height", "", "rooms frame height (source:=rooms)" + FROM_FILE, None),
     ("width", "", "rooms frame width (source:=rooms)" + FROM_FILE, None),
-    ("checkpoint", "", "generator checkpoint (.pt)" + FROM_FILE + " (empty there too = the "
-     "`make demo` one)", None),
+    ("checkpoint", "", "generator checkpoint (.pt) or shipped name" + FROM_FILE + " (empty "
+     "there too = rooms, shipped)", None),
     ("device", "", "torch device of the generator and the segmenter" + FROM_FILE, None),
     ("mode", "", "class-mix mode: rgb, depth or rgbd" + FROM_FILE, None),
     ("ratio", "", "fraction of the classes present that are replaced" + FROM_FILE, None),

@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                       parse_size)
     from .config import DATA_SOURCES
     from .data.registry import open_dataset
+    from .pretrained import resolve
     from .synthesize import Synthesizer
 
     parser = argparse.ArgumentParser(
@@ -422,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(OUT/train: the real frames and the mixed variants; OUT/test: the real "
                     "test frames), classes.txt and manifest.json. Sharded and resumable: "
                     "re-running the same command skips finished shards.")
-    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
+    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt), or "
+                        "the name of shipped weights: rooms")
     parser.add_argument("--source", required=True, choices=DATA_SOURCES,
                         help="data source to mix")
     parser.add_argument("--root", default="",
@@ -452,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    args.checkpoint = str(resolve(args.checkpoint, "gan"))  # a shipped name -> its file
     source, root = args.source, args.root
     kwargs: dict[str, Any] = {}
     if source == "rooms":

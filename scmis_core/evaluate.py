@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -31,6 +30,7 @@ from .metrics.depth import DepthErrors
 from .metrics.diversity import seed_spread
 from .metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
 from .models.noise import sample_z
+from .pretrained import describe
 from .runtime import atomic_write_text
 
 
@@ -203,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         description="FID, semantic-consistency mIoU and depth errors of generator "
                     "checkpoints; writes report.json and a Markdown table (paper layout).")
     parser.add_argument("--checkpoint", action="append", required=True,
-                        help="generator checkpoint; repeat for several rows")
+                        help="generator checkpoint, or shipped weights by name (rooms); "
+                        "repeat for several rows")
     parser.add_argument("--segmenter", default="", help="segmenter checkpoint for mIoU "
-                        "(python -m scmis_core.segment train ...)")
+                        "(python -m scmis_core.segment train ...), or the shipped judge: "
+                        "rooms-judge")
     add_config_arguments(parser, "for the data; default: each checkpoint's own")
     parser.add_argument("--num-images", type=int, default=None,
                         help="test frames to use (default eval.num_images)")
@@ -244,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
             "RGB" if "rgb" in outputs else "Depth")
         weights = "raw G" if args.raw_weights else "EMA G"
-        rows.append({"method": f"{cfg.model.variant} ({Path(path).parent.name}/"
-                               f"{Path(path).name}, step {synth.step}, {weights})",
+        rows.append({"method": f"{cfg.model.variant} ({describe(path)}, step {synth.step}, "
+                               f"{weights})",
                      "modality": modality, "checkpoint": str(path), "metrics": metrics,
                      "num_images": evaluators[key].count})
     atomic_write_text(out / "report.json", json.dumps(rows, indent=2))

@@ -27,6 +27,7 @@ from .config import DataConfig
 from .data.labels import NYU40_CLASSES
 from .data.transforms import resize_nearest
 from .depth_range import metres_to_unit
+from .pretrained import resolve
 from .runtime import select_device
 from .segment import SEGMENTERS, multiscale_loss, segmentation_loss
 
@@ -79,8 +80,8 @@ def load_start_state(resume_path: Path, init_path: str | Path | None, resume: bo
     ``init_path``, else (None, None, False). Checks architecture and class count."""
     if resume and Path(resume_path).is_file():
         path, is_resume = Path(resume_path), True
-    elif init_path:
-        path, is_resume = Path(init_path), False
+    elif init_path:  # a checkpoint, or shipped weights by name (rooms-judge)
+        path, is_resume = resolve(init_path, "segmenter"), False
     else:
         return None, None, False
     state = load_checkpoint(path, map_location="cpu", kind="segmenter")

@@ -50,6 +50,7 @@ from .engine.run_log import RunLogger
 from .metrics.segmentation import ConfusionMatrix
 from .models.esanet import build_esanet, load_backbone_weights
 from .models.segnet import SmallRGBDUNet
+from .pretrained import resolve
 from .resources import (DEFAULT_MAX_MEMORY_MB, ResourceLimitError, check_limit,
                         count_parameters)
 from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state, seed_everything,
@@ -82,8 +83,10 @@ class Segmenter:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
                         max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB) -> "Segmenter":
-        """Load a ``segmenter`` checkpoint written by :func:`train_segmenter`."""
+        """Load a ``segmenter`` checkpoint written by :func:`train_segmenter`, or shipped
+        weights by name (``"rooms-judge"``: :func:`scmis_core.pretrained.resolve`)."""
         dev = select_device(device) if isinstance(device, str) else device
+        path = resolve(path, "segmenter")
         state = load_checkpoint(path, kind="segmenter")
         arch = state["config"]["arch"]
         if arch not in SEGMENTERS:
@@ -682,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_option_arguments(tr)
     ev = sub.add_parser("eval", help="mIoU of a segmenter checkpoint on a test split")
-    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--checkpoint", required=True, help="segmenter checkpoint, or the name "
+                    "of shipped weights: rooms-judge")
     add_config_arguments(ev, "whose data section is used; default: the checkpoint's")
     ev.add_argument("--size", type=parse_size, default=None, metavar="HxW",
                     help="evaluate at HxW (default: the data config's size)")

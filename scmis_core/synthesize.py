@@ -1,6 +1,7 @@
 """The inference API (used by the CLIs, the bag tool and the ROS nodes) and its CLI.
 
 >>> synth = Synthesizer.from_checkpoint("runs/rooms_small/final.pt", device="cpu")
+>>> synth = Synthesizer.from_pretrained("rooms")   # the generator shipped in the package
 >>> rgb, depth_m = synth.synth(label_map, seed=3)   # (H,W,3) uint8, (H,W) float32 metres
 
 ``python -m scmis_core.synthesize --checkpoint CKPT --source rooms --n 8 --variants 3
@@ -32,6 +33,7 @@ from .data.labels import voc_palette
 from .data.transforms import one_hot
 from .depth_range import unit_to_metres
 from .models import build_generator
+from .pretrained import resolve
 from .models.noise import noise_shape, sample_z
 from .resources import (DEFAULT_MAX_MEMORY_MB, ActivationProfile, check_limit,
                         generator_parameter_bytes)
@@ -162,12 +164,19 @@ class Synthesizer:
         return self.runner.providers if self.runner else [f"torch:{self.device}"]
 
     @classmethod
+    def from_pretrained(cls, name: str = "rooms", **kwargs: Any) -> "Synthesizer":
+        """The generator shipped with the package under ``name`` (``python -m
+        scmis_core.pretrained list``); ``kwargs`` as for :meth:`from_checkpoint`."""
+        return cls.from_checkpoint(name, **kwargs)
+
+    @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
                         use_ema: bool = True, size: tuple[int, int] | None = None,
                         backend: str = "torch", providers: Sequence[str] | None = None,
                         max_memory_mb: float | None = DEFAULT_MAX_MEMORY_MB
                         ) -> "Synthesizer":
-        """Rebuild the generator from a training checkpoint (EMA weights when present).
+        """Rebuild the generator from a training checkpoint (EMA weights when present), or
+        from shipped weights by name (``"rooms"``: :func:`scmis_core.pretrained.resolve`).
 
         With ``backend="onnxruntime"`` the path may also be a ``.onnx`` file written by
         ``python -m scmis_core.export`` (no torch weights needed).
@@ -175,6 +184,7 @@ class Synthesizer:
         Before building, the weights the stored config describes are counted on the meta
         device and refused beyond ``max_memory_mb``; after building, the memory of one call
         at ``size`` (else the config's ``data.height`` x ``data.width``) is checked too."""
+        path = resolve(path, "gan")
         if Path(path).suffix.lower() == ".onnx":
             if backend != "onnxruntime":
                 raise CheckpointError(f"checkpoint {path}: an ONNX model runs only with the "
@@ -326,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scmis_core.synthesize",
         description="Synthesize RGB-D images from label maps with a trained checkpoint.")
-    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt)")
+    parser.add_argument("--checkpoint", required=True, help="generator checkpoint (.pt), or "
+                        "the name of shipped weights: rooms")
     parser.add_argument("--labels", default="", help="folder of label PNGs (instead of "
                         "--source)")
     add_source_arguments(parser, required=False, default="rooms")
@@ -352,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.variants < 1:
         parser.error(f"--variants: expected >= 1, found {args.variants}")
+    args.checkpoint = str(resolve(args.checkpoint, "gan"))  # a shipped name -> its file
     out = prepare_output_dir(args.out, overwrite=args.overwrite, kind="synthesize",
                              inputs=[args.checkpoint, args.labels, args.root],
                              tool="scmis_core.synthesize")

@@ -500,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", help="input rosbag2 folder")
     parser.add_argument("output", help="output rosbag2 folder (must not exist unless "
                         "--overwrite)")
-    parser.add_argument("--checkpoint", default="", help="generator checkpoint (.pt); "
-                        "default: the `make demo` one")
+    parser.add_argument("--checkpoint", default="", help="generator checkpoint (.pt) or "
+                        "shipped weights by name; default: rooms (shipped)")
     parser.add_argument("--labels-from", default=None, metavar="SEGMENTER",
                         help="predict the labels from the colour + depth pairs with this "
                         "segmenter checkpoint (scmis-segment train, the make-demo judge, a "

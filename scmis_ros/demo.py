@@ -1,6 +1,9 @@
 """The ROS part of ``make demo``: everything end to end on procedural rooms, no robot.
 
 ``python -m scmis_ros.demo --out DIR [--checkpoint G.pt] [--segmenter S.pt] [--seconds 60]``
+(by default the weights shipped with the package: the ``rooms`` generator and, as the
+fine-tune start, the ``rooms-judge`` segmenter; names and paths go through
+:func:`scmis_core.pretrained.resolve`)
 
 1. records a rosbag2 from the rooms stream (``rooms_source`` -> ``bag_record``);
 2. augments it with synthesized and class-mixed topics (``bag_augment``; sqlite3 in, mcap
@@ -229,6 +232,7 @@ def run_pipeline(out: Path, params: Path, seconds: float, env: dict[str, str],
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m scmis_ros.demo``."""
     from scmis_core.data.registry import parse_size
+    from scmis_core.pretrained import resolve
 
     from .synth_node import resolve_checkpoint
 
@@ -237,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "bag, augment it, run rooms -> synth -> mix -> "
                                      "fine-tune.")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--checkpoint", default="", help="generator checkpoint (default: "
-                        "the make-demo one)")
-    parser.add_argument("--segmenter", default="", help="segmenter checkpoint to fine-tune "
-                        "(default: random init)")
+    parser.add_argument("--checkpoint", default="rooms", help="generator checkpoint or "
+                        "shipped weights by name (default: rooms, shipped)")
+    parser.add_argument("--segmenter", default="rooms-judge", help="segmenter checkpoint or "
+                        "shipped name the pipeline fine-tunes (default: rooms-judge, shipped; "
+                        "'' = random init)")
     parser.add_argument("--seconds", type=float, default=60.0, help="pipeline run time")
     parser.add_argument("--frames", type=int, default=12, help="frames in the recorded bag")
     parser.add_argument("--size", type=parse_size, default=(64, 64), help="rooms HxW")
@@ -253,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     logs = out / "logs"
     try:
         checkpoint = resolve_checkpoint(args.checkpoint)
-        segmenter = Path(args.segmenter) if args.segmenter else None
+        segmenter = resolve(args.segmenter, "segmenter") if args.segmenter else None
         if segmenter is not None and not segmenter.is_file():
-            raise FileNotFoundError(f"--segmenter {segmenter}: file not found")
+            raise FileNotFoundError(f"--segmenter {args.segmenter}: file not found")
         for stale in ("rooms_bag", "rooms_bag_augmented", "finetune"):
             shutil.rmtree(out / stale, ignore_errors=True)
         logs.mkdir(parents=True, exist_ok=True)

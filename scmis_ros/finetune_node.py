@@ -39,13 +39,14 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from std_msgs.msg import String
 
 from scmis_core.finetune import DEFAULT_ARCH, OnlineFinetuner, load_start_state
+from scmis_core.pretrained import check as check_checkpoint
 from scmis_core.segment import SEGMENTERS
 
 from .conversions import ImageConversionError, labels_encoding, stamp_ns
 from .diagnostics import DIAG_PARAMS, ERROR, OK, WARN, Diagnostics, NodeStats
 from .image_topics import (DECODERS, ImageInput, ImageOutput, decode_labels, input_params,
                            message_pixels, output_params)
-from .node_utils import (LatestSlot, Param, ParamStore, autostart, exit_soon, file_check,
+from .node_utils import (LatestSlot, Param, ParamStore, autostart, exit_soon,
                          lifecycle_state, log_info, qos_from_name, release_memory, run_node,
                          safe_publish)
 from .sync import ApproximateTimeSync
@@ -75,8 +76,8 @@ PARAMS = [
     Param("num_classes", 40, "classes (ids 1..N, 0 = void); must match init_checkpoint",
           lo=1, hi=65535, read_only=True),
     Param("init_checkpoint", "", "segmenter checkpoint to start from when there is nothing "
-          "to resume; empty = random init", read_only=True,
-          check=file_check("init_checkpoint")),
+          "to resume, or shipped weights by name (rooms-judge); empty = random init",
+          read_only=True, check=lambda v: None if v == "" else check_checkpoint(v, "segmenter")),
     Param("checkpoint_dir", "finetune_out", "folder of the fine-tune checkpoint "
           f"({CHECKPOINT_NAME})", read_only=True,
           check=lambda v: None if v else "checkpoint_dir: expected a folder, found ''"),

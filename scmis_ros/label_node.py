@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rclpy.node import Node
 
+from scmis_core.pretrained import check as check_checkpoint
 from scmis_core.segment import Segmenter
 
 from .conversions import ImageConversionError, labels_encoding, stamp_ns
@@ -42,8 +42,9 @@ from .node_utils import (LatestSlot, Param, ParamStore, RateLimiter, log_info, q
 from .sync import ApproximateTimeSync
 
 PARAMS = [
-    Param("segmenter", "", "segmenter checkpoint (.pt) that predicts the labels",
-          read_only=True, check=lambda v: None if v and Path(v).is_file()
+    Param("segmenter", "", "segmenter checkpoint (.pt) that predicts the labels, or shipped "
+          "weights by name (rooms-judge)", read_only=True,
+          check=lambda v: check_checkpoint(v, "segmenter") if v
           else f"segmenter: expected an existing checkpoint file, found {v!r}"),
     Param("device", "auto", "torch device: auto, cpu, cuda or cuda:N", read_only=True),
     Param("inference_height", 0, "height the segmenter sees; 0 = its training height",

@@ -44,6 +44,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, PointCloud2
 
 from scmis_core.data.transforms import resize_nearest
+from scmis_core.pretrained import check as check_checkpoint
+from scmis_core.pretrained import resolve
 from scmis_core.synthesize import BACKENDS, Synthesizer
 
 from .camera_info import CameraInfoBuffer, CameraModel, fill_camera_info
@@ -69,21 +71,17 @@ def demo_checkpoint() -> Path:
     return Path(os.environ.get("SCMIS_DEMO_DIR", "demo_out")) / DEMO_CHECKPOINT
 
 
+#: The generator used when none is given: the one shipped in the package.
+DEFAULT_CHECKPOINT = "rooms"
+
+
 def resolve_checkpoint(path: str) -> Path:
-    """``path``, or the demo checkpoint when empty; a clear error when neither exists."""
-    if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"checkpoint: file not found: {path!r}")
-        return Path(path)
-    demo = demo_checkpoint()
-    if demo.is_file():
-        return demo
-    raise FileNotFoundError(
-        f"no generator checkpoint: the parameter 'checkpoint' is empty and the demo "
-        f"checkpoint {demo} does not exist. Pass one (--ros-args -p checkpoint:=PATH, or "
-        f"checkpoint:=PATH to the launch files), train one with `python -m scmis_core.train "
-        f"--config config/rooms_small.yaml`, or run `make demo`, which trains a "
-        f"procedural-rooms generator into {demo} (set SCMIS_DEMO_DIR for another folder).")
+    """A checkpoint path or shipped weights by name (empty = :data:`DEFAULT_CHECKPOINT`) ->
+    the file (:func:`scmis_core.pretrained.resolve`); a clear error when it does not exist."""
+    resolved = resolve(path or DEFAULT_CHECKPOINT, "gan")
+    if not resolved.is_file():
+        raise FileNotFoundError(f"checkpoint: file not found: {path!r}")
+    return resolved
 
 
 def load_class_remap(path: str | Path, num_classes: int | None = None) -> np.ndarray:
@@ -136,9 +134,9 @@ def _remap_check(value: Any) -> str | None:
 
 
 PARAMS = [
-    Param("checkpoint", "", "generator checkpoint (.pt); empty = the `make demo` one",
-          read_only=True, configure=True, check=lambda v: None if v == "" or Path(v).is_file()
-          else f"checkpoint: file not found: {v!r}"),
+    Param("checkpoint", DEFAULT_CHECKPOINT, "generator checkpoint (.pt) or shipped weights "
+          "by name; empty = rooms (shipped)", read_only=True, configure=True,
+          check=lambda v: None if v == "" else check_checkpoint(v, "gan")),
     Param("device", "auto", "torch device: auto, cpu, cuda or cuda:N", read_only=True,
           configure=True, check=_device_check),
     Param("backend", "torch", "inference backend: torch, or onnxruntime (the generator's ONNX "

@@ -95,6 +95,9 @@ def test_install_into_prefix_is_found_by_ament_index(tmp_path):
     where = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                            capture_output=True, text=True, cwd=tmp_path).stdout
     assert where.startswith(str(site))
+    for name in ("rooms", "rooms-judge"):  # the shipped weights travel with the package
+        for suffix in (".pt", ".json", ".sha256"):
+            assert (site / "scmis_core" / "weights" / f"{name}{suffix}").is_file(), name
 
 
 def test_a_changed_environment_fails_the_run(tmp_path):
