@@ -76,10 +76,15 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 
 class Trainer:
-    """Builds data, networks, optimisers and losses from a :class:`Config` and trains them."""
+    """Builds data, networks, optimisers and losses from a :class:`Config` and trains them.
+
+    ``sync_batchnorm``: train G and D with SyncBatchNorm (batch statistics over all ranks);
+    None = on CUDA with more than one process. The EMA generator always keeps BatchNorm.
+    """
 
     def __init__(self, cfg: Config, run_dir: str | Path, *, device: torch.device | None = None,
-                 dist_info: DistInfo | None = None, progress: bool = True):
+                 dist_info: DistInfo | None = None, progress: bool = True,
+                 sync_batchnorm: bool | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.dist = dist_info or DistInfo()
@@ -101,19 +106,25 @@ class Trainer:
         self.G = build_generator(cfg.model, self.num_classes)
         self.D = (build_discriminator(cfg.model, self.num_classes)
                   if self.spec.disc_input != "none" else None)
-        if self.device.type == "cuda" and self.dist.world_size > 1:
-            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-            if self.D is not None:
-                self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         memory_format = (torch.channels_last if tc.channels_last and self.device.type == "cuda"
                          else torch.contiguous_format)
         self.memory_format = memory_format
         self.G.to(self.device, memory_format=memory_format)
         if self.D is not None:
             self.D.to(self.device, memory_format=memory_format)
+        # The EMA generator is copied before the SyncBatchNorm conversion and keeps plain
+        # BatchNorm: its BN refresh, sample grids and evaluation run on rank 0 alone, where a
+        # SyncBatchNorm in train mode would enter a collective the other ranks never join.
         self.G_ema = copy.deepcopy(self.G).eval() if tc.ema_decay > 0 else None
         if self.G_ema is not None:
             self.G_ema.requires_grad_(False)
+        if sync_batchnorm is None:
+            sync_batchnorm = self.device.type == "cuda" and self.dist.world_size > 1
+        self.sync_batchnorm = bool(sync_batchnorm)
+        if self.sync_batchnorm:
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            if self.D is not None:
+                self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         betas = (tc.beta1, tc.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tc.lr_g, betas=betas)
         self.opt_d = (torch.optim.Adam(self.D.parameters(), lr=tc.lr_d, betas=betas)

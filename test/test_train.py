@@ -181,3 +181,83 @@ def test_ddp_gloo_two_processes(tmp_path):
     assert state["step"] == 2 and state["world_size"] == 2
     losses = read_losses(tmp_path)
     assert sorted(losses) == [1, 2]  # rank 0 alone writes the log
+
+
+# A SyncBatchNorm that runs on the CPU: the cross-rank statistics go through an autograd-aware
+# all_reduce on the gloo group, so a forward on one rank alone waits for the others exactly
+# as the CUDA kernel does (torch's own SyncBatchNorm, and DDP around it, refuse CPU tensors).
+SYNC_BN_RUN = r'''
+import json, sys
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+import torch.nn.functional as F
+from torch import nn
+
+
+def cpu_sync_batch_norm(self, x):
+    if not self.training:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            False, 0.0, self.eps)
+    dims = [0] + list(range(2, x.dim()))
+    count = torch.full((1,), x.numel() / x.shape[1], dtype=x.dtype)
+    stats = dist_fn.all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+    c = x.shape[1]
+    n = stats[-1]
+    mean, var = stats[:c] / n, stats[c:2 * c] / n - (stats[:c] / n) ** 2
+    with torch.no_grad():
+        self.num_batches_tracked.add_(1)
+        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                  else self.momentum)
+        self.running_mean.lerp_(mean.detach(), factor)
+        self.running_var.lerp_(var.detach() * n / max(float(n) - 1, 1.0), factor)
+    shape = [1, c] + [1] * (x.dim() - 2)
+    y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+    if self.weight is None:  # affine=False (SPADE's parameter-free normalisation)
+        return y
+    return y * self.weight.view(shape) + self.bias.view(shape)
+
+
+nn.SyncBatchNorm.forward = cpu_sync_batch_norm
+nn.parallel.DistributedDataParallel._passing_sync_batchnorm_handle = lambda self, module: None
+
+from scmis_core.config import load_config  # noqa: E402
+from scmis_core.train import Trainer, init_distributed  # noqa: E402
+
+info = init_distributed()
+cfg = load_config(None, sys.argv[2:])
+trainer = Trainer(cfg, sys.argv[1], dist_info=info, progress=False, sync_batchnorm=True)
+result = trainer.fit()  # rank 0 refreshes the EMA's BN for init.pt, samples, checkpoints
+kinds = lambda m: sorted({type(x).__name__ for x in m.modules() if "BatchNorm" in
+                          type(x).__name__})
+if info.is_main:
+    with open(f"{sys.argv[1]}/bn.json", "w") as f:
+        json.dump({"G": kinds(trainer.generator), "G_ema": kinds(trainer.G_ema),
+                   "steps": result["steps"]}, f)
+dist.barrier()
+dist.destroy_process_group()
+'''
+
+
+@pytest.mark.slow
+def test_ddp_sync_batchnorm_with_ema_finishes(tmp_path):
+    """Issue 13 bug 2: G_ema was deep-copied after the SyncBatchNorm conversion, and its BN
+    refresh (rank 0 only, train mode) entered a collective the other rank never joined."""
+    script = tmp_path / "sync_bn_run.py"
+    script.write_text(SYNC_BN_RUN)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(30500 + os.getpid() % 1000),
+           str(script), str(tmp_path / "run"), "train.steps=2", "train.ckpt_every=1",
+           "train.sample_every=1", *TINY]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                              start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"2-rank SyncBatchNorm training hung: {exc.stderr}") from None
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads((tmp_path / "run" / "bn.json").read_text())
+    assert found == {"G": ["SyncBatchNorm"], "G_ema": ["BatchNorm2d"], "steps": 2}
+    state = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert state["world_size"] == 2 and "G_ema" in state["models"]
