@@ -516,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-eval", action="store_true",
                         help="skip FID / depth evaluation at start and end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--init-from", metavar="NAME|CKPT",
+                        help="fine-tune: start G and its EMA from a generator's (EMA) weights, "
+                        "e.g. the shipped rooms (D starts from scratch; the model settings "
+                        "must match). The random initialisation is kept as untrained.pt")
     return parser
 
 
@@ -548,6 +552,13 @@ def main(argv: list[str] | None = None) -> int:
             trainer.load_state_dict(state, ckpt_path)
             if dist_info.is_main:
                 print(f"resumed {ckpt_path} at step {trainer.step}", file=sys.stderr)
+        elif args.init_from:
+            from .pretrained import init_generators
+            trainer.save("untrained.pt")  # the random start, for untrained-vs-trained rows
+            init_generators(args.init_from, cfg.model, trainer.num_classes,
+                            [trainer.generator, trainer.G_ema])
+            if dist_info.is_main:
+                print(f"G and G_ema start from {args.init_from}", file=sys.stderr)
         evaluate_fn = None
         if not args.no_eval:
             from .evaluate import trainer_evaluator
