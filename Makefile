@@ -53,8 +53,10 @@ install: venv
 	  | grep -v "^$$" || true
 	@rm -rf build *.egg-info
 
+# The demo uses the weights shipped in scmis_core/weights (python -m scmis_core.pretrained
+# list): the rooms generator for synthesis, bag augmentation and the ROS pipeline, the
+# rooms-judge segmenter for mIoU; its own training run fine-tunes the shipped generator.
 DEMO_STEPS ?= 300
-DEMO_SEG_STEPS ?= 300
 DEMO_EVAL_IMAGES ?= 50
 DEMO_ROS_SECONDS ?= 60
 
@@ -64,29 +66,30 @@ demo: install
 	$(PY) -m scmis_core.data.preview --source rooms --n 6 --size 240x320 \
 	  --out $(DEMO_DIR)/rooms_preview.png
 	$(PY) -m scmis_core.data.rooms --bench --size 240x320 --n 20
-	$(PY) -m scmis_core.segment train --config config/rooms_small.yaml \
-	  --steps $(DEMO_SEG_STEPS) --out $(DEMO_DIR)/segmenter
+	$(PY) -m scmis_core.pretrained list
 	rm -rf $(DEMO_DIR)/train
 	$(PY) -m scmis_core.train --config config/rooms_small.yaml --run-dir $(DEMO_DIR)/train \
-	  --no-eval train.steps=$(DEMO_STEPS) train.sample_every=100 train.ckpt_every=100
-	$(PY) -m scmis_core.synthesize --checkpoint $(DEMO_DIR)/train/final.pt --source rooms \
+	  --no-eval --init-from rooms train.steps=$(DEMO_STEPS) train.sample_every=100 \
+	  train.ckpt_every=100
+	$(PY) -m scmis_core.synthesize --checkpoint rooms --source rooms \
 	  --n 6 --variants 3 --size 64x64 --overwrite --out $(DEMO_DIR)/synth
-	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/init.pt \
-	  --checkpoint $(DEMO_DIR)/train/final.pt --segmenter $(DEMO_DIR)/segmenter/segmenter.pt \
+	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/untrained.pt \
+	  --checkpoint $(DEMO_DIR)/train/final.pt --checkpoint rooms --segmenter rooms-judge \
 	  --num-images $(DEMO_EVAL_IMAGES) --out $(DEMO_DIR)/eval
-	$(PY) -m scmis_ros.demo --out $(DEMO_DIR)/ros --checkpoint $(DEMO_DIR)/train/final.pt \
-	  --segmenter $(DEMO_DIR)/segmenter/segmenter.pt --seconds $(DEMO_ROS_SECONDS)
+	$(PY) -m scmis_ros.demo --out $(DEMO_DIR)/ros --checkpoint rooms \
+	  --segmenter rooms-judge --seconds $(DEMO_ROS_SECONDS)
 	@echo
 	@echo "demo outputs:"
 	@echo "  $(DEMO_DIR)/rooms_nyu_layout/        procedural rooms in the NYUv2 layout"
 	@echo "  $(DEMO_DIR)/rooms_preview.png        rgb | depth | labels rows"
-	@echo "  $(DEMO_DIR)/segmenter/segmenter.pt   RGB-D segmenter (the mIoU judge)"
-	@echo "  $(DEMO_DIR)/train/                   SCMIS run: samples/*.png, metrics.jsonl, tb/, final.pt"
-	@echo "  $(DEMO_DIR)/synth/grid.png           synthesized RGB-D variants (rgb/, depth/ beside it)"
-	@echo "  $(DEMO_DIR)/eval/report.md           FID / mIoU / depth errors, untrained vs trained"
-	@echo "  $(DEMO_DIR)/ros/bag_preview.png      rooms bag + synth/mixed topics (rooms_bag_augmented/)"
-	@echo "  $(DEMO_DIR)/ros/pipeline_preview.png rooms -> synth -> mix -> fine-tune, one live frame"
-	@echo "  $(DEMO_DIR)/ros/finetune/            fine-tuned segmenter + metrics.jsonl"
+	@echo "  $(DEMO_DIR)/train/                   $(DEMO_STEPS) steps fine-tuning the shipped"
+	@echo "      rooms generator: samples/*.png, metrics.jsonl, tb/, untrained.pt, final.pt"
+	@echo "  $(DEMO_DIR)/synth/grid.png           shipped generator: label | 3 RGB-D variants"
+	@echo "  $(DEMO_DIR)/eval/report.md           FID / mIoU (judge rooms-judge) / depth errors"
+	@echo "      of untrained | this demo's fine-tuned run | the shipped rooms generator"
+	@echo "  $(DEMO_DIR)/ros/bag_preview.png      rooms bag + synth/mixed topics"
+	@echo "  $(DEMO_DIR)/ros/pipeline_preview.png rooms -> synth -> mix -> fine-tune, one frame"
+	@echo "  $(DEMO_DIR)/ros/finetune/            rooms-judge fine-tuned on mixed frames"
 
 test: install
 	$(PY) -m pytest
