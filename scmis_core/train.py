@@ -151,6 +151,8 @@ class Trainer:
         self._fixed_batch: dict[str, torch.Tensor] | None = None
         self._bn_labels: tuple[torch.Tensor, ...] | None = None
         self._ema_pairs: tuple[list[torch.Tensor], ...] | None = None
+        self._logger: RunLogger | None = None  # open during fit() on rank 0
+        self._log_lines: int | None = None  # rows of metrics.jsonl the loaded state had
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -341,6 +343,7 @@ class Trainer:
             "noise_gen": self.noise_gen.get_state(),
             "best_fid": self.best_fid,
             "world_size": self.dist.world_size,
+            **({"log_lines": self._logger.lines} if self._logger is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
@@ -359,6 +362,8 @@ class Trainer:
         self.noise_gen.set_state(state["noise_gen"])
         self.step = int(state["step"])
         self.best_fid = float(state.get("best_fid", math.inf))
+        lines = state.get("log_lines")
+        self._log_lines = lines if isinstance(lines, int) and lines >= 0 else None
 
     def save(self, name: str | None = None) -> Path | None:
         """Write ``step_NNNNNNN.pt`` (or ``name``) atomically; prune to ``keep_last``."""
@@ -366,6 +371,8 @@ class Trainer:
             return None
         path = self.run_dir / (name or f"step_{self.step:07d}.pt")
         self.refresh_bn_stats()
+        if self._logger is not None:
+            self._logger.flush()  # the rows and events the checkpoint's log_lines counts
         save_checkpoint(self.state_dict(), path)
         if name is None:
             for old in list_step_checkpoints(self.run_dir)[:-self.cfg.train.keep_last]:
@@ -412,9 +419,24 @@ class Trainer:
 
     def fit(self, steps: int | None = None, evaluate_fn=None) -> dict[str, Any]:
         """Train up to ``train.steps`` (or ``steps``) and return the summary dict."""
+        logger = None
+        if self.dist.is_main:
+            # Rows written after the checkpoint this state came from (steps lost to a crash)
+            # are cut, so a resumed run's log equals an uninterrupted run's.
+            logger = RunLogger(self.run_dir, start_step=self.step,
+                               keep_lines=0 if self.step == 0 else self._log_lines)
+        self._logger = logger
+        try:
+            return self._fit(self.cfg.train.steps if steps is None else steps, evaluate_fn,
+                             logger)
+        finally:
+            self._logger = None
+            if logger is not None:
+                self._log_lines = logger.lines
+                logger.close()
+
+    def _fit(self, target: int, evaluate_fn, logger: RunLogger | None) -> dict[str, Any]:
         tc = self.cfg.train
-        target = tc.steps if steps is None else steps
-        logger = RunLogger(self.run_dir) if self.dist.is_main else None
         start_step, t0 = self.step, time.perf_counter()
         if self.step == 0 and logger is not None:
             self.save("init.pt")  # the untrained state, for start-vs-end comparisons
@@ -455,7 +477,6 @@ class Trainer:
             self.save("final.pt")
             result["final_checkpoint"] = str(self.run_dir / "final.pt")
             atomic_write_text(self.run_dir / "summary.json", json.dumps(result, indent=2))
-            logger.close()
         return result
 
     def _evaluate(self, evaluate_fn, logger: "RunLogger") -> dict[str, float]:

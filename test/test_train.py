@@ -261,3 +261,46 @@ def test_ddp_sync_batchnorm_with_ema_finishes(tmp_path):
     assert found == {"G": ["SyncBatchNorm"], "G_ema": ["BatchNorm2d"], "steps": 2}
     state = load_checkpoint(tmp_path / "run" / "final.pt")
     assert state["world_size"] == 2 and "G_ema" in state["models"]
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock times."""
+    return [{k: v for k, v in json.loads(line).items() if k != "time"}
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _tb_steps(run_dir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    return [event.step for event in acc.Scalars(tag)]
+
+
+class _Crash(BaseException):
+    """Stands in for SIGKILL: nothing after it runs (no final checkpoint, no summary)."""
+
+
+def test_resume_after_a_crash_logs_each_step_once(tmp_path, monkeypatch):
+    """Issue 14 defect 5: the rows of the steps lost after the last checkpoint were logged
+    again by the resumed run (metrics.jsonl and TensorBoard)."""
+    cfg = tiny_cfg(train={"steps": 4, "ckpt_every": 2})
+    Trainer(cfg, tmp_path / "full", progress=False).fit()
+    crashed = Trainer(cfg, tmp_path / "part", progress=False)
+    step = crashed.train_step
+
+    def dies_in_step_4(batch):
+        if crashed.step == 3:
+            raise _Crash
+        return step(batch)
+
+    monkeypatch.setattr(crashed, "train_step", dies_in_step_4)
+    with pytest.raises(_Crash):
+        crashed.fit()
+    assert [r["step"] for r in _rows(tmp_path / "part")] == [1, 2, 3]  # step 3 is lost
+    with open(tmp_path / "part" / "metrics.jsonl", "a") as log:
+        log.write('{"step": 3, "loss/g_t')  # a row torn by the kill
+    assert main(["--resume", str(tmp_path / "part"), "--no-eval", "--no-progress"]) == 0
+    assert _rows(tmp_path / "part") == _rows(tmp_path / "full")
+    assert _tb_steps(tmp_path / "part", "loss/g_total") == [1, 2, 3, 4]
+    assert load_checkpoint(tmp_path / "part" / "final.pt")["log_lines"] == 4
