@@ -54,9 +54,10 @@ def list_shipped(weights_dir: Path) -> int:
         print(f"{name:12s} {entry.kind:9s} {size:>8s}  {_status(path)}  {path}")
         print(f"  {entry.what}")
         if info:
-            wall = info.get("wall_time_s")
-            print(f"  steps {info.get('steps')}, images seen {seen}, wall "
-                  f"time {f'{wall / 3600:.1f} h' if wall else 'not recorded'}, commit "
+            wall, span = info.get("wall_time_s"), info.get("metrics_log_span_s")
+            time_text = (f"wall time {wall / 3600:.1f} h" if wall else
+                         f"log span {span / 3600:.1f} h" if span else "wall time not recorded")
+            print(f"  steps {info.get('steps')}, images seen {seen}, {time_text}, commit "
                   f"{(info.get('code_commit') or '?')[:12]}")
             print(f"  {_metrics_text(info)}")
         else:
