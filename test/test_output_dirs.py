@@ -155,7 +155,7 @@ def _one_error(capsys):
 
 
 def test_every_overwriting_cli_protects_its_inputs(tmp_path, capsys):
-    """export, synthesize and augment refuse an --out that is, holds or lies in
+    """export, synthesize, augment and experiments refuse an --out that is, holds or lies in
     an input (--overwrite or not), before writing anything."""
     from scmis_core import augment, synthesize
     from scmis_core.data import export
@@ -186,6 +186,11 @@ def test_every_overwriting_cli_protects_its_inputs(tmp_path, capsys):
                         "2", "--size", "16x16", "--device", "cpu", "--no-progress",
                         "--out", str(tmp_path / "models")], "contains the input"),
     ]
+    from scmis_core.experiments import main as experiments_main
+
+    runs.append((experiments_main, ["table2", "--generator", str(ckpt), "--budget-min", "0",
+                                    "--out", str(tmp_path / "models")],
+                 "contains the input"))
     for entry, args, words in runs:
         assert entry(args) == 2, args
         assert words in _one_error(capsys), args

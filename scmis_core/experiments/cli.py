@@ -247,6 +247,7 @@ def _record(out: Path, entry: dict[str, Any], planned: list[RunSpec],
 def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
          summary_fn=None) -> int:
     from .runner import Runner as _Runner
+    from .runner import _prepare_out
 
     finished: dict[str, Any] = {}
     if args.out and (Path(args.out) / "results").is_dir():
@@ -271,6 +272,7 @@ def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
              shlex.join(argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
              "seconds": 0.0, "commit": code_commit(), "machine": machine_info(),
              "summary": "interrupted (or still running)"}
+    _prepare_out(out, specs)  # before anything is written there
     _record(out, entry, specs + [], settings)
     runner = Runner(plan, out, jobs=args.jobs, budget_min=args.budget_min,
                     device=args.device, progress=args.progress,

@@ -199,6 +199,21 @@ class RunnerReport:
         return "\n".join(lines)
 
 
+def _prepare_out(out: Path, specs: list[RunSpec]) -> None:
+    """``out`` must be new, empty or an earlier driver's (resumed), and must not be, hold or
+    lie inside an input of the runs (checkpoints, data roots): scmis_core.output_dirs."""
+    from ..output_dirs import prepare_output_dir
+
+    inputs = []
+    for spec in specs:
+        inputs.append(spec.params.get("checkpoint"))
+        data = spec.params.get("data")
+        inputs.append(data.get("root") if isinstance(data, dict) else None)
+    prepare_output_dir(out, overwrite=False, resume=True, kind="experiments",
+                       inputs=[p for p in inputs if isinstance(p, str) and p],
+                       tool="scmis_core.experiments")
+
+
 class Runner:
     """Executes a :class:`Plan` into ``out`` (see the module docstring)."""
 
@@ -268,6 +283,7 @@ class Runner:
                 if key in by_key:
                     self.check_same(by_key[key], result)
             if first:
+                _prepare_out(self.out, specs)
                 report.skipped = [s.key for s in specs if s.key in finished]
                 report.not_run = [s for s in specs if s.skip_reason]
                 first = False

@@ -260,7 +260,8 @@ def execute_mixdata(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                size=(data.height, data.width),
                settings={"checkpoint_sha256": file_sha256(ckpt),
                          "ema_weights": not params["raw_weights"],
-                         "data": asdict(data)}).run(progress=ctx.progress)
+                         "data": asdict(data)},
+               inputs=[data.root, ckpt]).run(progress=ctx.progress)
     return {"folder": str(folder), "checkpoint": ckpt,
             "frames": len(train) * (1 + params["variants"])}
 
