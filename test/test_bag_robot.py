@@ -189,3 +189,70 @@ def test_topic_detection_raw_and_compressed():
                        depth_topic="/d/image_raw").depth == "/d/image_raw"
     with pytest.raises(Exception, match="predict labels with --labels-from"):
         find_topics({COLOR: COMPRESSED_TYPE})
+
+
+def test_compressed_labelled_bag_keeps_every_transport(tmp_path, models):
+    """A labelled bag where everything is compressed (png labels, jpeg colour, 32FC1
+    compressedDepth): mixed/labels copies the png payloads, depth stays 32FC1."""
+    from rosbags.rosbag2 import Writer
+
+    from scmis_core.synthesize import Synthesizer
+    from scmis_ros.bag_augment import augment_bag
+
+    store = typestore()
+    path = tmp_path / "labelled"
+    writer = Writer(path, version=Writer.VERSION_LATEST)
+    writer.open()
+    topics = {"/cam/labels/compressed": "labels", "/cam/color/image_raw/compressed": "rgb",
+              "/cam/depth/image_raw/compressedDepth": "depth"}
+    conns = {t: writer.add_connection(t, COMPRESSED_TYPE, typestore=store) for t in topics}
+    for i in range(3):
+        rgb, depth = frame(i)
+        header = store.types["std_msgs/msg/Header"](
+            stamp=store.types["builtin_interfaces/msg/Time"](sec=5, nanosec=i * 1000),
+            frame_id="cam")
+        payloads = {"labels": image_codecs.encode_image(1 + rgb[..., 1] // 64, "mono8", "png"),
+                    "rgb": image_codecs.encode_image(rgb, "rgb8", "jpeg"),
+                    "depth": image_codecs.encode_compressed_depth(depth, "32FC1")}
+        for topic, role in topics.items():
+            msg = image_codecs.make_compressed(*payloads[role], header,
+                                               store.types[COMPRESSED_TYPE])
+            writer.write(conns[topic], 5_000_000_000 + i * 1000,
+                         store.serialize_cdr(msg, COMPRESSED_TYPE))
+    writer.close()
+    synth = Synthesizer.from_checkpoint(models[0], device="cpu")
+    result = augment_bag(path, tmp_path / "out", synth, mode="rgbd", progress=False)
+    assert result["transports"] == {"labels": "compressed png", "rgb": "compressed jpeg",
+                                    "depth": "compressedDepth 32FC1"}
+    out = read_all(tmp_path / "out")
+    assert out["/cam/mixed/labels/compressed"] == [
+        (t, raw) for (t, _), (_, raw) in zip(out["/cam/mixed/labels/compressed"],
+                                             out["/cam/labels/compressed"])]
+    depth_msgs = [store.deserialize_cdr(raw, COMPRESSED_TYPE)
+                  for _, raw in out["/cam/synth/depth/compressedDepth"]]
+    assert [m.format for m in depth_msgs] == ["32FC1; compressedDepth png"] * 3
+    assert len(out["/cam/synth/rgb/compressed"]) == 3 and result["mixed"] == 3
+    assert result["camera_info_from"] == ["NYU Kinect intrinsics scaled to the output size"]
+
+
+def test_raw_bag_with_predicted_labels(tmp_path, models):
+    """Raw Images in, raw out: predicted labels as mono8 Images beside the recorded ones."""
+    from scmis_core.synthesize import Synthesizer
+    from scmis_ros.bag_augment import augment_bag
+    from scmis_ros.bags import BagError
+    from scmis_ros.fixtures import write_rooms_bag
+
+    src = write_rooms_bag(tmp_path / "rooms", "sqlite3", frames=3, height=24, width=32)
+    synth = Synthesizer.from_checkpoint(models[0], device="cpu")
+    seg = Segmenter.from_checkpoint(models[1], device="cpu")
+    with pytest.raises(BagError, match="already has /camera/labels.*--namespace"):
+        augment_bag(src, tmp_path / "out", synth, labels_from=seg, progress=False)
+    result = augment_bag(src, tmp_path / "out", synth, labels_from=seg, namespace="/pred",
+                         progress=False)
+    assert result["labelled"] == result["synthesized"] == result["mixed"] == 3
+    out = read_all(tmp_path / "out")
+    store = typestore()
+    labels = [store.deserialize_cdr(raw, IMAGE_TYPE) for _, raw in out["/pred/labels"]]
+    assert {m.encoding for m in labels} == {"mono8"} and len(out["/pred/synth/rgb"]) == 3
+    assert out["/pred/mixed/labels"] == [(t, raw) for (t, _), (_, raw) in
+                                         zip(out["/pred/mixed/labels"], out["/pred/labels"])]
