@@ -385,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--cpu-time counts CPU seconds of one thread: use it with "
                          "--threads 1 on the CPU")
     torch.set_flush_denormal(True)  # random weights must not hit slow denormal paths
-    result = run_benchmark(args, device)
+    try:
+        result = run_benchmark(args, device)
+    finally:
+        torch.set_flush_denormal(False)  # torch's default, for callers in the same process
     if result["profile"]:
         p = result["profile"]
         print(f"profile (eager fp32 {p['size']} b{p['batch']}): convolutions "
