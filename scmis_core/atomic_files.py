@@ -1,16 +1,59 @@
 """Atomic file writes: a temporary file in the same folder, fsync, then rename into place.
 
 A crash (or SIGKILL) at any point leaves either the old file or the new one under the final
-name, never a half-written file; the temporary is named ``.NAME.XXXX.tmp``. No torch here, so
-the data tools can use it; :mod:`scmis_core.runtime` re-exports these for the trainers.
+name, never a half-written file. The temporary is named ``.NAME.tmp-HOST-PID-RANDOM`` (the
+layout of :mod:`scmis_core.output_dirs`' temporary folders): what a SIGKILL leaves behind is
+recognisable as ours and as stale, and :func:`remove_stale_temp_files` removes exactly those
+(this host, a process that no longer runs). No torch here, so the data tools can use it;
+:mod:`scmis_core.runtime` re-exports these for the trainers.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+#: This host in temporary names (letters, digits and ``_`` only, so ``-`` separates fields).
+HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+_TEMP_FILE = re.compile(r"^\..+\.tmp-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (any owner)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was
+    killed: named ``.NAME.tmp-HOST-PID-RANDOM`` for this host and a PID that no longer runs.
+    Files of live writers, of other hosts, and every other name stay. Returns the removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        found = _TEMP_FILE.match(entry.name)
+        if not found or found["host"] != HOST or entry.is_symlink() or not entry.is_file():
+            continue
+        pid = int(found["pid"])
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -21,7 +64,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{HOST}-{os.getpid()}-",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .atomic_files import remove_stale_temp_files
 from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
                          load_module_state, save_checkpoint)
 from .cli import (add_config_arguments, add_device_argument, entry_point, parse_size,
@@ -47,6 +49,7 @@ from .data.transforms import TorchDataset, inverse_frequency_weights
 from .data.wrappers import CachedFrames, FirstFrames
 from .engine.batches import BatchStream
 from .engine.run_log import RunLogger
+from .engine.stop import StopRequest, TrainingInterrupted
 from .metrics.segmentation import ConfusionMatrix
 from .models.esanet import build_esanet, load_backbone_weights
 from .models.segnet import SmallRGBDUNet
@@ -475,6 +478,8 @@ class SegmenterTrainer:
                                         seed=opts.seed, max_depth_m=data_cfg.max_depth_m,
                                         num_classes=self.num_classes)
         self.step = 0
+        self._logger: RunLogger | None = None  # open during fit()
+        self._log_lines: int | None = None  # rows of metrics.jsonl the loaded state had
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -497,6 +502,9 @@ class SegmenterTrainer:
             state.update(optimizers={"segmenter": self.opt.state_dict()},
                          scheduler=self.sched.state_dict(), rng=capture_rng_state(),
                          aug_gen=self.aug_gen.get_state())
+            if self._logger is not None:
+                self._logger.flush()
+                state["log_lines"] = self._logger.lines
         return state
 
     def save_step(self) -> Path:
@@ -529,6 +537,8 @@ class SegmenterTrainer:
         restore_rng_state(state["rng"])
         self.aug_gen.set_state(state["aug_gen"])
         self.step = int(state["step"])
+        lines = state.get("log_lines")
+        self._log_lines = lines if isinstance(lines, int) and lines >= 0 else None
 
     # -- training ---------------------------------------------------------------------------
 
@@ -568,15 +578,35 @@ class SegmenterTrainer:
         return conf, seg
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train to ``steps`` (continuing a checkpoint when ``resume``), evaluate, save."""
+        """Train to ``steps`` (continuing a checkpoint when ``resume``), evaluate, save.
+
+        SIGTERM / SIGINT end the run after the current step with a step checkpoint and
+        :class:`~scmis_core.engine.stop.TrainingInterrupted`; ``resume`` continues it.
+        """
         opts = self.opts
+        remove_stale_temp_files(self.out)  # what a SIGKILLed run was writing
         if resume:
             found = list_step_checkpoints(self.out)
             if found:
                 self.load(found[-1])
         atomic_write_text(self.out / "options.json",
                           json.dumps(dataclasses.asdict(opts), indent=2))
-        logger = RunLogger(self.out) if opts.tensorboard else None
+        logger = None
+        if opts.tensorboard:  # the log of a resumed run starts where its checkpoint was
+            logger = RunLogger(self.out, start_step=self.step,
+                               keep_lines=0 if self.step == 0 else self._log_lines)
+        self._logger = logger
+        try:
+            with StopRequest() as stop:
+                return self._fit(logger, stop)
+        finally:
+            self._logger = None
+            if logger is not None:
+                self._log_lines = logger.lines
+                logger.close()
+
+    def _fit(self, logger: RunLogger | None, stop: StopRequest) -> dict[str, Any]:
+        opts = self.opts
         t0 = time.perf_counter()
         bar = tqdm(total=opts.steps, initial=self.step, desc=f"segmenter {opts.arch}",
                    unit="step", disable=not self.progress)
@@ -596,8 +626,13 @@ class SegmenterTrainer:
                         if logger is not None:
                             logger.log(self.step, {"seg/test_miou": conf.miou(),
                                                    "seg/test_pixel_acc": conf.pixel_accuracy()})
+                    saved = None
                     if opts.ckpt_every and self.step % opts.ckpt_every == 0:
-                        self.save_step()
+                        saved = self.save_step()
+                    if stop.signum:
+                        raise TrainingInterrupted(
+                            stop.signum, self.step, saved or self.save_step(),
+                            f"the same command with --resume (--out {self.out})")
                     if self.step >= opts.steps:
                         break
             bar.close()
@@ -617,8 +652,6 @@ class SegmenterTrainer:
             return result
         finally:
             bar.close()
-            if logger is not None:
-                logger.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,8 +740,12 @@ def main(argv: list[str] | None = None) -> int:
         writable_folder(args.out)
         cfg = load_config(args.config, args.overrides)
         opts = options_from_args(args)
-        result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
-                                  progress=not args.no_progress).fit(resume=args.resume)
+        try:
+            result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
+                                      progress=not args.no_progress).fit(resume=args.resume)
+        except TrainingInterrupted as exc:  # SIGTERM / SIGINT: checkpoint written
+            print(str(exc), file=sys.stderr)
+            return exc.exit_code
     else:
         if args.confusion:
             writable_parent(args.confusion, "--confusion")

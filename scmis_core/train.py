@@ -35,13 +35,16 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from .atomic_files import remove_stale_temp_files
 from .checkpoint import (CheckpointError, check_compatible, list_step_checkpoints,
                          load_checkpoint, load_module_state, save_checkpoint)
-from .config import Config, ConfigError, from_dict, load_config, save_config
+from .cli import OneLineArgumentParser, add_config_arguments, entry_point, writable_folder
+from .config import Config, apply_overrides, from_dict, load_config, save_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .engine.batches import BatchStream
 from .engine.run_log import RunLogger
+from .engine.stop import StopRequest, TrainingInterrupted
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
 from .models import build_discriminator, build_generator, variant_spec
 from .models.noise import sample_z
@@ -418,25 +421,32 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
 
     def fit(self, steps: int | None = None, evaluate_fn=None) -> dict[str, Any]:
-        """Train up to ``train.steps`` (or ``steps``) and return the summary dict."""
+        """Train up to ``train.steps`` (or ``steps``) and return the summary dict.
+
+        SIGTERM / SIGINT (in the main thread) end the run after the current step with a
+        checkpoint of it and :class:`~scmis_core.engine.stop.TrainingInterrupted`.
+        """
         logger = None
         if self.dist.is_main:
+            for folder in (self.run_dir, self.run_dir / "samples"):
+                remove_stale_temp_files(folder)  # what a SIGKILLed run was writing
             # Rows written after the checkpoint this state came from (steps lost to a crash)
             # are cut, so a resumed run's log equals an uninterrupted run's.
             logger = RunLogger(self.run_dir, start_step=self.step,
                                keep_lines=0 if self.step == 0 else self._log_lines)
         self._logger = logger
         try:
-            return self._fit(self.cfg.train.steps if steps is None else steps, evaluate_fn,
-                             logger)
+            with StopRequest() as stop:
+                return self._fit(self.cfg.train.steps if steps is None else steps,
+                                 evaluate_fn, logger, stop)
         finally:
             self._logger = None
             if logger is not None:
                 self._log_lines = logger.lines
                 logger.close()
 
-    def _fit(self, target: int, evaluate_fn, logger: RunLogger | None) -> dict[str, Any]:
-        tc = self.cfg.train
+    def _fit(self, target: int, evaluate_fn, logger: RunLogger | None,
+             stop: StopRequest) -> dict[str, Any]:
         start_step, t0 = self.step, time.perf_counter()
         if self.step == 0 and logger is not None:
             self.save("init.pt")  # the untrained state, for start-vs-end comparisons
@@ -451,20 +461,13 @@ class Trainer:
                     break
                 last = self.train_step(batch)
                 bar.update(1)
-                if logger is None:
-                    continue
-                if self.step % tc.log_every == 0 or self.step == target:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
-                                     if k in ("d_total", "g_adv", "g_depth")})
-                    logger.log(self.step, {f"loss/{k}": v for k, v in last.items()})
-                if self.step % tc.sample_every == 0 or self.step == target:
-                    image = self.sample_grid()
-                    save_png(image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
-                    logger.image(self.step, "samples", image)
-                if evaluate_fn is not None and tc.eval_every and self.step % tc.eval_every == 0:
-                    self._evaluate(evaluate_fn, logger)
-                if self.step % tc.ckpt_every == 0:
-                    self.save()
+                saved = (self._after_step(last, target, evaluate_fn, logger, bar)
+                         if logger is not None else False)
+                signum = stop.agreed(self.device)  # every rank stops after the same step
+                if signum:
+                    path = (self.run_dir / f"step_{self.step:07d}.pt" if saved
+                            else self.save())
+                    raise TrainingInterrupted(signum, self.step, path, self.resume_command())
         finally:
             bar.close()
         result: dict[str, Any] = {"steps": self.step, "trained_steps": self.step - start_step,
@@ -478,6 +481,32 @@ class Trainer:
             result["final_checkpoint"] = str(self.run_dir / "final.pt")
             atomic_write_text(self.run_dir / "summary.json", json.dumps(result, indent=2))
         return result
+
+    def _after_step(self, last: dict[str, float], target: int, evaluate_fn,
+                    logger: RunLogger, bar: tqdm) -> bool:
+        """Rank 0's log rows, samples, evaluation and checkpoint of the step just trained;
+        returns whether a step checkpoint was written."""
+        tc = self.cfg.train
+        if self.step % tc.log_every == 0 or self.step == target:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
+                             if k in ("d_total", "g_adv", "g_depth")})
+            logger.log(self.step, {f"loss/{k}": v for k, v in last.items()})
+        if self.step % tc.sample_every == 0 or self.step == target:
+            image = self.sample_grid()
+            save_png(image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+            logger.image(self.step, "samples", image)
+        if evaluate_fn is not None and tc.eval_every and self.step % tc.eval_every == 0:
+            self._evaluate(evaluate_fn, logger)
+        if self.step % tc.ckpt_every == 0:
+            self.save()
+            return True
+        return False
+
+    def resume_command(self) -> str:
+        """The command line that continues this run."""
+        launcher = (f"torchrun --nproc_per_node {self.dist.world_size} -m"
+                    if self.dist.world_size > 1 else "python -m")
+        return f"{launcher} scmis_core.train --resume {self.run_dir}"
 
     def _evaluate(self, evaluate_fn, logger: "RunLogger") -> dict[str, float]:
         metrics = evaluate_fn(self)
@@ -520,16 +549,17 @@ def resolve_resume(resume: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m scmis_core.train",
         description="Train a semantic RGB-D image synthesis model (SCMIS and the paper's "
                     "baselines). Writes a run folder with config, metrics.jsonl, TensorBoard "
-                    "events, sample grids and checkpoints.",
+                    "events, sample grids and checkpoints. SIGTERM or Ctrl-C stop it after "
+                    "the current step with a checkpoint of that step (exit code 143 / 130); "
+                    "--resume RUN_DIR continues it.",
         epilog="example: python -m scmis_core.train --config config/rooms_small.yaml "
                "train.steps=500 model.width=8   |   multi-GPU: torchrun --nproc_per_node 2 "
                "-m scmis_core.train --config ...")
-    parser.add_argument("--config", help="YAML config (see config/); defaults if omitted")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=100")
+    add_config_arguments(parser, "see config/; defaults if omitted")
     parser.add_argument("--resume", help="run folder or checkpoint to continue from (its "
                         "config is used; overrides may change train.steps and logging)")
     parser.add_argument("--run-dir", help="exact run folder (default: "
@@ -544,54 +574,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m scmis_core.train``."""
+    """Entry point of ``python -m scmis_core.train``: expected failures are one ``error:``
+    line with exit code 2; a stop by SIGTERM / SIGINT exits with 143 / 130 after saying how
+    to resume."""
     args = build_parser().parse_args(argv)
+    dist_info = init_distributed()
     try:
-        dist_info = init_distributed()
-        state = None
-        if args.resume:
-            ckpt_path = resolve_resume(args.resume)
-            state = load_checkpoint(ckpt_path, kind="gan")
-            base = state["config"]
-            from .config import apply_overrides
-            cfg = from_dict(apply_overrides(copy.deepcopy(base), args.overrides))
-            run_dir = Path(args.run_dir) if args.run_dir else ckpt_path.parent
-        else:
-            cfg = load_config(args.config, args.overrides)
-            name = cfg.train.run_name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-            run_dir = Path(args.run_dir) if args.run_dir else Path(cfg.train.out_dir) / name
+        return _train(args, dist_info)
+    except TrainingInterrupted as exc:
         if dist_info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, run_dir / "config.yaml")
-        device = select_device(cfg.train.device)
-        if device.type == "cuda" and dist_info.world_size > 1:
-            device = torch.device("cuda", dist_info.local_rank)
-        trainer = Trainer(cfg, run_dir, device=device, dist_info=dist_info,
-                          progress=not args.no_progress)
-        if state is not None:
-            trainer.load_state_dict(state, ckpt_path)
-            if dist_info.is_main:
-                print(f"resumed {ckpt_path} at step {trainer.step}", file=sys.stderr)
-        elif args.init_from:
-            from .pretrained import init_generators
-            trainer.save("untrained.pt")  # the random start, for untrained-vs-trained rows
-            init_generators(args.init_from, cfg.model, trainer.num_classes,
-                            [trainer.generator, trainer.G_ema])
-            if dist_info.is_main:
-                print(f"G and G_ema start from {args.init_from}", file=sys.stderr)
-        evaluate_fn = None
-        if not args.no_eval:
-            from .evaluate import trainer_evaluator
-            evaluate_fn = trainer_evaluator(cfg)
-        result = trainer.fit(evaluate_fn=evaluate_fn)
-    except (ConfigError, CheckpointError, TrainingDiverged, RuntimeError, ValueError,
-            FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+            print(str(exc), file=sys.stderr)
+        return exc.exit_code
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, dist_info: DistInfo) -> int:
+    state = None
+    if args.resume:
+        ckpt_path = resolve_resume(args.resume)
+        state = load_checkpoint(ckpt_path, kind="gan")
+        cfg = from_dict(apply_overrides(copy.deepcopy(state["config"]), args.overrides))
+        run_dir = Path(args.run_dir) if args.run_dir else ckpt_path.parent
+    else:
+        cfg = load_config(args.config, args.overrides)
+        name = cfg.train.run_name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        run_dir = Path(args.run_dir) if args.run_dir else Path(cfg.train.out_dir) / name
+    if dist_info.is_main:
+        writable_folder(run_dir, "--run-dir" if args.run_dir else "run folder")
+        save_config(cfg, run_dir / "config.yaml")
+    device = select_device(cfg.train.device)
+    if device.type == "cuda" and dist_info.world_size > 1:
+        device = torch.device("cuda", dist_info.local_rank)
+    trainer = Trainer(cfg, run_dir, device=device, dist_info=dist_info,
+                      progress=not args.no_progress)
+    if state is not None:
+        trainer.load_state_dict(state, ckpt_path)
+        if dist_info.is_main:
+            print(f"resumed {ckpt_path} at step {trainer.step}", file=sys.stderr)
+    elif args.init_from:
+        from .pretrained import init_generators
+        trainer.save("untrained.pt")  # the random start, for untrained-vs-trained rows
+        init_generators(args.init_from, cfg.model, trainer.num_classes,
+                        [trainer.generator, trainer.G_ema])
+        if dist_info.is_main:
+            print(f"G and G_ema start from {args.init_from}", file=sys.stderr)
+    evaluate_fn = None
+    if not args.no_eval:
+        from .evaluate import trainer_evaluator
+        evaluate_fn = trainer_evaluator(cfg)
+    result = trainer.fit(evaluate_fn=evaluate_fn)
     if dist_info.is_main:
         ev = result.get("eval", {})
         evs = " ".join(f"{k}={v:.4g}" for k, v in ev.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,8 +128,28 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path):
                     progress=False)
     with pytest.raises(CheckpointError, match="variant 'scmis'"):
         other.load_state_dict(state, path)
-    # The CLI reports a corrupt resume target in one line with a non-zero exit.
-    assert main(["--resume", str(truncated), "--no-progress"]) == 1
+    # The CLI reports a corrupt resume target in one line with exit code 2.
+    assert main(["--resume", str(truncated), "--no-progress"]) == 2
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    """train.main uses the shared entry point: expected failures are one line, exit 2."""
+    for argv, message in (
+            (["--resume", str(tmp_path / "nowhere")], "--resume .*nowhere: no such file"),
+            (["--resume", str(tmp_path)], "no step_\\*.pt checkpoint"),
+            (["train.steps=nan"], "train.steps"),
+            (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+            (["--run-dir", str(tmp_path / "file.txt")], "expected a folder, found a file")):
+        (tmp_path / "file.txt").write_text("x")
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), (argv, err)
+        assert re.search(message, lines[0]), (argv, lines[0])
 
 
 @pytest.mark.slow
