@@ -200,7 +200,7 @@ def test_finetune_node_trains_predicts_checkpoints_and_resumes(ros, tmp_path):
     logged = [json.loads(line)["step"] for line in
               (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(1, 9))
-    assert not list((tmp_path / "ft").glob("*.tmp"))
+    assert not list((tmp_path / "ft").glob(".*.tmp*"))  # atomic_write temporaries
 
 
 def test_rooms_source_streams_frames_with_one_header(ros):

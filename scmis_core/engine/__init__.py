@@ -4,10 +4,14 @@ It sits below the trainers and evaluation and imports none of them:
 
 - :mod:`.batches`  resumable data order (:class:`ResumableSampler`) and endless batches with a
   known position (:class:`BatchStream`)
-- :mod:`.run_log`  ``metrics.jsonl`` + TensorBoard of one run folder (:class:`RunLogger`)
+- :mod:`.run_log`  ``metrics.jsonl`` + TensorBoard of one run folder (:class:`RunLogger`),
+  cut back to the checkpoint a run resumes from
+- :mod:`.stop`  SIGTERM / SIGINT finish the step and checkpoint it (:class:`StopRequest`,
+  :class:`TrainingInterrupted`)
 """
 
 from .batches import BatchStream, ResumableSampler
 from .run_log import RunLogger
+from .stop import StopRequest, TrainingInterrupted
 
-__all__ = ["BatchStream", "ResumableSampler", "RunLogger"]
+__all__ = ["BatchStream", "ResumableSampler", "RunLogger", "StopRequest", "TrainingInterrupted"]
