@@ -22,11 +22,12 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from .checkpoint import CheckpointError, load_module_state, save_checkpoint
 from .config import DataConfig
 from .data.labels import NYU40_CLASSES
 from .data.transforms import resize_nearest
 from .depth_range import metres_to_unit
+from .engine.checkpoints import SegmenterCheckpoint
 from .pretrained import resolve
 from .runtime import select_device
 from .segment import SEGMENTERS, multiscale_loss, segmentation_loss
@@ -84,7 +85,7 @@ def load_start_state(resume_path: Path, init_path: str | Path | None, resume: bo
         path, is_resume = resolve(init_path, "segmenter"), False
     else:
         return None, None, False
-    state = load_checkpoint(path, map_location="cpu", kind="segmenter")
+    state = SegmenterCheckpoint.load(path).to_dict()  # validated entries, as a dict
     found = state["config"].get("arch")
     if found not in SEGMENTERS:
         raise CheckpointError(f"checkpoint {path}: unknown segmenter {found!r}; expected one "
@@ -193,17 +194,15 @@ class OnlineFinetuner:
         with self.lock:
             weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             optimizer = self.opt.state_dict()
-        return {"kind": "segmenter", "step": self.step, "num_classes": self.num_classes,
-                "class_names": self.class_names,
-                "config": {"arch": self.arch, "arch_kwargs": self.arch_kwargs,
-                           "data": {**dataclasses.asdict(DataConfig()),
-                                    "height": self.height, "width": self.width,
-                                    "max_depth_m": self.max_depth_m},
-                           "lr": self.lr, "batch_size": batch_size, "seed": self.seed,
-                           "source": "online fine-tuning"},
-                "models": {"segmenter": weights},
-                "optimizers": {"segmenter": optimizer},
-                "metrics": dict(metrics or {})}
+        return SegmenterCheckpoint(
+            config={"arch": self.arch, "arch_kwargs": self.arch_kwargs,
+                    "data": {**dataclasses.asdict(DataConfig()), "height": self.height,
+                             "width": self.width, "max_depth_m": self.max_depth_m},
+                    "lr": self.lr, "batch_size": batch_size, "seed": self.seed,
+                    "source": "online fine-tuning"},
+            num_classes=self.num_classes, class_names=self.class_names, step=self.step,
+            models={"segmenter": weights}, optimizers={"segmenter": optimizer},
+            metrics=dict(metrics or {})).to_dict()
 
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None,
              batch_size: int | None = None) -> Path:

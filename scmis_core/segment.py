@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from .atomic_files import remove_stale_temp_files
 from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
-                         load_module_state, save_checkpoint)
+                         load_module_state)
 from .cli import (add_config_arguments, add_device_argument, entry_point, parse_size,
                   writable_folder, writable_parent)
 from .config import DataConfig, from_dict
@@ -48,6 +48,7 @@ from .data.registry import dataset_from_config
 from .data.transforms import TorchDataset, inverse_frequency_weights
 from .data.wrappers import CachedFrames, FirstFrames
 from .engine.batches import BatchStream
+from .engine.checkpoints import SegmenterCheckpoint
 from .engine.run_log import RunLogger
 from .engine.stop import StopRequest, TrainingInterrupted
 from .metrics.segmentation import ConfusionMatrix
@@ -491,54 +492,57 @@ class SegmenterTrainer:
                 "batch_size": opts.batch_size, "seed": opts.seed,
                 "options": dataclasses.asdict(opts)}
 
-    def state_dict(self, full: bool) -> dict[str, Any]:
-        """Segmenter checkpoint; ``full`` adds optimizer, schedule and RNG states."""
-        state: dict[str, Any] = {
-            "kind": "segmenter", "step": self.step, "num_classes": self.num_classes,
-            "class_names": self.class_names, "config": self.config(),
-            "models": {"segmenter": self.model.state_dict()},
-        }
+    def checkpoint(self, full: bool) -> SegmenterCheckpoint:
+        """Segmenter checkpoint; ``full`` adds optimizer, schedule, RNG states and the log
+        position (a step checkpoint to resume from)."""
+        ckpt = SegmenterCheckpoint(config=self.config(), num_classes=self.num_classes,
+                                   class_names=self.class_names, step=self.step,
+                                   models={"segmenter": self.model.state_dict()})
         if full:
-            state.update(optimizers={"segmenter": self.opt.state_dict()},
-                         scheduler=self.sched.state_dict(), rng=capture_rng_state(),
-                         aug_gen=self.aug_gen.get_state())
+            ckpt.optimizers = {"segmenter": self.opt.state_dict()}
+            ckpt.scheduler = self.sched.state_dict()
+            ckpt.rng = capture_rng_state()
+            ckpt.aug_gen = self.aug_gen.get_state()
             if self._logger is not None:
                 self._logger.flush()
-                state["log_lines"] = self._logger.lines
-        return state
+                ckpt.log_lines = self._logger.lines
+        return ckpt
+
+    def state_dict(self, full: bool) -> dict[str, Any]:
+        """:meth:`checkpoint` as the dict written to disk."""
+        return self.checkpoint(full).to_dict()
 
     def save_step(self) -> Path:
         """``step_NNNNNNN.pt`` (atomic); older ones beyond ``keep_last`` are removed."""
-        path = save_checkpoint(self.state_dict(full=True),
-                               self.out / f"step_{self.step:07d}.pt")
+        path = self.checkpoint(full=True).save(self.out / f"step_{self.step:07d}.pt")
         for old in list_step_checkpoints(self.out)[:-self.opts.keep_last]:
             old.unlink(missing_ok=True)
         return path
 
     def load(self, path: Path) -> None:
         """Restore a step checkpoint of this run (errors name the file)."""
-        state = load_checkpoint(path, kind="segmenter")
-        if "optimizers" not in state:
-            raise CheckpointError(f"checkpoint {path}: has no optimizer state (not a step "
-                                  "checkpoint); cannot resume from it")
-        saved = state["config"].get("options", {})
+        ckpt = SegmenterCheckpoint.load(path)
+        ckpt.require_resumable(path, ("segmenter",))
+        saved = ckpt.config.get("options", {})
         for key in ("arch", "arch_kwargs", "steps", "batch_size", "optimizer", "lr", "seed",
                     "mix_checkpoint", "mix_ratio", "mix_mode", "mix_p", "mix_raw_weights",
                     "train_frames"):
             if key in saved and saved[key] != getattr(self.opts, key):
                 raise CheckpointError(f"checkpoint {path}: option {key} was {saved[key]!r}, "
                                       f"this run has {getattr(self.opts, key)!r}")
-        if state["num_classes"] != self.num_classes:
-            raise CheckpointError(f"checkpoint {path}: {state['num_classes']} classes, the "
+        if ckpt.num_classes != self.num_classes:
+            raise CheckpointError(f"checkpoint {path}: {ckpt.num_classes} classes, the "
                                   f"data has {self.num_classes}")
-        load_module_state(self.model, state["models"]["segmenter"], path, "segmenter")
-        self.opt.load_state_dict(state["optimizers"]["segmenter"])
-        self.sched.load_state_dict(state["scheduler"])
-        restore_rng_state(state["rng"])
-        self.aug_gen.set_state(state["aug_gen"])
-        self.step = int(state["step"])
-        lines = state.get("log_lines")
-        self._log_lines = lines if isinstance(lines, int) and lines >= 0 else None
+        for key in ("scheduler", "rng", "aug_gen"):
+            if getattr(ckpt, key) is None:
+                raise CheckpointError(f"checkpoint {path}: cannot resume from it: no {key}")
+        load_module_state(self.model, ckpt.models["segmenter"], path, "segmenter")
+        self.opt.load_state_dict(ckpt.optimizers["segmenter"])
+        self.sched.load_state_dict(ckpt.scheduler)
+        restore_rng_state(ckpt.rng)
+        self.aug_gen.set_state(ckpt.aug_gen)
+        self.step = ckpt.step
+        self._log_lines = ckpt.log_lines
 
     # -- training ---------------------------------------------------------------------------
 
@@ -636,7 +640,7 @@ class SegmenterTrainer:
                     if self.step >= opts.steps:
                         break
             bar.close()
-            path = save_checkpoint(self.state_dict(full=False), self.out / "segmenter.pt")
+            path = self.checkpoint(full=False).save(self.out / "segmenter.pt")
             conf, _ = self.evaluate()
             conf.save_confusion_png(self.out / "confusion.png", self.class_names)
             result = {"checkpoint": str(path), "steps": self.step,

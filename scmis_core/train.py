@@ -37,12 +37,13 @@ from tqdm import tqdm
 
 from .atomic_files import remove_stale_temp_files
 from .checkpoint import (CheckpointError, check_compatible, list_step_checkpoints,
-                         load_checkpoint, load_module_state, save_checkpoint)
+                         load_module_state)
 from .cli import OneLineArgumentParser, add_config_arguments, entry_point, writable_folder
 from .config import Config, apply_overrides, from_dict, load_config, save_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .engine.batches import BatchStream
+from .engine.checkpoints import GanCheckpoint
 from .engine.run_log import RunLogger
 from .engine.stop import StopRequest, TrainingInterrupted
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
@@ -324,7 +325,7 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
+    def checkpoint(self) -> GanCheckpoint:
         """Everything needed to rebuild the networks and resume bit for bit."""
         models = {"G": self.generator.state_dict()}
         optimizers = {"G": self.opt_g.state_dict()}
@@ -333,40 +334,42 @@ class Trainer:
             optimizers["D"] = self.opt_d.state_dict()
         if self.G_ema is not None:
             models["G_ema"] = self.G_ema.state_dict()
-        return {
-            "kind": "gan",
-            "config": self.cfg.to_dict(),
-            "num_classes": self.num_classes,
-            "class_names": self.class_names,
-            "step": self.step,
-            "models": models,
-            "optimizers": optimizers,
-            "scaler": self.scaler.state_dict(),
-            "rng": capture_rng_state(),
-            "noise_gen": self.noise_gen.get_state(),
-            "best_fid": self.best_fid,
-            "world_size": self.dist.world_size,
-            **({"log_lines": self._logger.lines} if self._logger is not None else {}),
-        }
+        return GanCheckpoint(
+            config=self.cfg.to_dict(), num_classes=self.num_classes,
+            class_names=self.class_names, step=self.step, models=models,
+            optimizers=optimizers, scaler=self.scaler.state_dict(), rng=capture_rng_state(),
+            noise_gen=self.noise_gen.get_state(), best_fid=self.best_fid,
+            world_size=self.dist.world_size,
+            log_lines=self._logger.lines if self._logger is not None else None)
 
-    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
-        """Restore a :meth:`state_dict` (errors name the checkpoint)."""
-        check_compatible(state, path, num_classes=self.num_classes,
+    def state_dict(self) -> dict[str, Any]:
+        """:meth:`checkpoint` as the dict written to disk."""
+        return self.checkpoint().to_dict()
+
+    def load_state_dict(self, state: dict[str, Any] | GanCheckpoint, path: str | Path) -> None:
+        """Restore a :meth:`checkpoint` (or its dict); errors name the checkpoint."""
+        ckpt = state if isinstance(state, GanCheckpoint) else GanCheckpoint.from_dict(state,
+                                                                                      path)
+        nets = ("G", "D") if self.D is not None else ("G",)
+        ckpt.require_resumable(path, nets)
+        check_compatible(ckpt.to_dict(), path, num_classes=self.num_classes,
                          variant=self.cfg.model.variant)
-        load_module_state(self.generator, state["models"]["G"], path, "G")
-        self.opt_g.load_state_dict(state["optimizers"]["G"])
+        if self.D is not None and "D" not in ckpt.models:
+            raise CheckpointError(f"checkpoint {path}: no 'D' weights to resume the "
+                                  "discriminator from")
+        load_module_state(self.generator, ckpt.models["G"], path, "G")
+        self.opt_g.load_state_dict(ckpt.optimizers["G"])
         if self.D is not None:
-            load_module_state(_unwrap(self.D), state["models"]["D"], path, "D")
-            self.opt_d.load_state_dict(state["optimizers"]["D"])
-        if self.G_ema is not None and "G_ema" in state["models"]:
-            load_module_state(self.G_ema, state["models"]["G_ema"], path, "G_ema")
-        self.scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"])
-        self.noise_gen.set_state(state["noise_gen"])
-        self.step = int(state["step"])
-        self.best_fid = float(state.get("best_fid", math.inf))
-        lines = state.get("log_lines")
-        self._log_lines = lines if isinstance(lines, int) and lines >= 0 else None
+            load_module_state(_unwrap(self.D), ckpt.models["D"], path, "D")
+            self.opt_d.load_state_dict(ckpt.optimizers["D"])
+        if self.G_ema is not None and "G_ema" in ckpt.models:
+            load_module_state(self.G_ema, ckpt.models["G_ema"], path, "G_ema")
+        self.scaler.load_state_dict(ckpt.scaler)
+        restore_rng_state(ckpt.rng)
+        self.noise_gen.set_state(ckpt.noise_gen)
+        self.step = ckpt.step
+        self.best_fid = ckpt.best_fid if ckpt.best_fid is not None else math.inf
+        self._log_lines = ckpt.log_lines
 
     def save(self, name: str | None = None) -> Path | None:
         """Write ``step_NNNNNNN.pt`` (or ``name``) atomically; prune to ``keep_last``."""
@@ -376,7 +379,7 @@ class Trainer:
         self.refresh_bn_stats()
         if self._logger is not None:
             self._logger.flush()  # the rows and events the checkpoint's log_lines counts
-        save_checkpoint(self.state_dict(), path)
+        self.checkpoint().save(path)
         if name is None:
             for old in list_step_checkpoints(self.run_dir)[:-self.cfg.train.keep_last]:
                 old.unlink(missing_ok=True)
@@ -596,8 +599,8 @@ def _train(args: argparse.Namespace, dist_info: DistInfo) -> int:
     state = None
     if args.resume:
         ckpt_path = resolve_resume(args.resume)
-        state = load_checkpoint(ckpt_path, kind="gan")
-        cfg = from_dict(apply_overrides(copy.deepcopy(state["config"]), args.overrides))
+        state = GanCheckpoint.load(ckpt_path)
+        cfg = from_dict(apply_overrides(copy.deepcopy(state.config), args.overrides))
         run_dir = Path(args.run_dir) if args.run_dir else ckpt_path.parent
     else:
         cfg = load_config(args.config, args.overrides)

@@ -125,7 +125,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from scmis_core.augment import OnlineClassMix, variant_seed  # noqa: E402
-from scmis_core.checkpoint import save_checkpoint  # noqa: E402
+from scmis_core.engine.checkpoints import GanCheckpoint  # noqa: E402
 from scmis_core.config import from_dict  # noqa: E402
 from scmis_core.data.nyuv2 import NYUv2Dataset  # noqa: E402
 from scmis_core.models import build_generator  # noqa: E402
@@ -141,9 +141,9 @@ def tiny_generator(path: Path, num_classes: int = 40, variant: str = "scmis") ->
                      "data": {"height": 32, "width": 32}})
     torch.manual_seed(0)
     gen = build_generator(cfg.model, num_classes)
-    save_checkpoint({"kind": "gan", "config": cfg.to_dict(), "num_classes": num_classes,
-                     "class_names": [f"c{i}" for i in range(1, num_classes + 1)], "step": 0,
-                     "models": {"G": gen.state_dict()}}, path)
+    GanCheckpoint(config=cfg.to_dict(), num_classes=num_classes,
+                  class_names=[f"c{i}" for i in range(1, num_classes + 1)],
+                  models={"G": gen.state_dict()}).save(path)
     return path
 
 

@@ -11,7 +11,8 @@ import torch
 onnx = pytest.importorskip("onnx", reason="optional package onnx not installed")
 pytest.importorskip("onnxruntime", reason="optional package onnxruntime not installed")
 
-from scmis_core.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
+from scmis_core.checkpoint import CheckpointError  # noqa: E402
+from scmis_core.engine.checkpoints import GanCheckpoint  # noqa: E402
 from scmis_core.config import load_config  # noqa: E402
 from scmis_core.data.labels import NYU40_CLASSES  # noqa: E402
 from scmis_core.data.transforms import one_hot  # noqa: E402
@@ -62,10 +63,9 @@ def lively_checkpoint(path, overrides=TINY, seed=0):
         for key, dec in gen.decoders.items():
             dec.to_out.weight.mul_(0.7 / float(pre[key].std()))
             dec.to_out.bias.zero_()
-    state = {"kind": "gan", "config": cfg.to_dict(), "num_classes": len(NYU40_CLASSES),
-             "class_names": list(NYU40_CLASSES), "step": 7,
-             "models": {"G": gen.state_dict()}}
-    return save_checkpoint(state, path)
+    return GanCheckpoint(config=cfg.to_dict(), num_classes=len(NYU40_CLASSES),
+                         class_names=list(NYU40_CLASSES), step=7,
+                         models={"G": gen.state_dict()}).save(path)
 
 
 @pytest.fixture(scope="module")

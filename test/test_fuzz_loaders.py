@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-from scmis_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from scmis_core.checkpoint import CheckpointError, load_checkpoint
 from scmis_core.config import ConfigError, load_config
+from scmis_core.engine.checkpoints import GanCheckpoint
 from scmis_core.data.io import read_depth, read_labels, read_rgb, write_depth, write_labels
 from scmis_core.data.io import write_rgb
 from scmis_core.models import build_generator
@@ -98,10 +99,10 @@ TINY = ["model.width=2", "model.num_scales=2", "model.spade_hidden=4", "model.z_
 def checkpoint_path(tmp_path_factory):
     cfg = load_config(None, TINY)
     gen = build_generator(cfg.model, NUM_CLASSES)
-    state = {"kind": "gan", "config": cfg.to_dict(), "num_classes": NUM_CLASSES,
-             "class_names": [f"c{i}" for i in range(NUM_CLASSES)], "step": 3,
-             "models": {"G": gen.state_dict(), "G_ema": gen.state_dict()}}
-    path = save_checkpoint(state, tmp_path_factory.mktemp("seed") / "g.pt")
+    path = GanCheckpoint(config=cfg.to_dict(), num_classes=NUM_CLASSES,
+                         class_names=[f"c{i}" for i in range(NUM_CLASSES)], step=3,
+                         models={"G": gen.state_dict(), "G_ema": gen.state_dict()}
+                         ).save(tmp_path_factory.mktemp("seed") / "g.pt")
     Synthesizer.from_checkpoint(path, device="cpu")  # the seed itself loads
     return path
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from scmis_core.checkpoint import save_checkpoint
+from scmis_core.engine.checkpoints import GanCheckpoint, SegmenterCheckpoint
 from scmis_core.config import load_config
 from scmis_core.models import build_generator
 from scmis_core.resources import (ActivationProfile, ResourceLimitError, check_limit,
@@ -34,8 +34,7 @@ def _lying_checkpoint(path, overrides):
     small = load_config(None, list(TINY_OVERRIDES))
     weights = build_generator(small.model, 40).state_dict()
     big = load_config(None, list(TINY_OVERRIDES) + list(overrides))
-    save_checkpoint({"kind": "gan", "config": big.to_dict(), "num_classes": 40, "step": 0,
-                     "models": {"G": weights}}, path)
+    GanCheckpoint(config=big.to_dict(), num_classes=40, models={"G": weights}).save(path)
     return path
 
 
@@ -129,11 +128,11 @@ def test_segmenter_checkpoint_with_huge_stored_arguments_is_refused(tmp_path):
     from scmis_core.segment import Segmenter
 
     small = SmallRGBDUNet(5, widths=(4, 8))
-    state = {"kind": "segmenter", "step": 0, "num_classes": 5, "class_names": list("abcde"),
-             "config": {"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8, 16384, 16384]},
-                        "data": {}},
-             "models": {"segmenter": small.state_dict()}}
-    path = save_checkpoint(state, tmp_path / "seg.pt")
+    path = SegmenterCheckpoint(
+        config={"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8, 16384, 16384]},
+                "data": {}},
+        num_classes=5, class_names=list("abcde"),
+        models={"segmenter": small.state_dict()}).save(tmp_path / "seg.pt")
     start = time.perf_counter()
     with pytest.raises(ResourceLimitError, match=r"unet-rgbd segmenter .*GiB"):
         Segmenter.from_checkpoint(path, "cpu")
