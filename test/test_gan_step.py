@@ -1,26 +1,16 @@
-"""One generator step and one discriminator step with the real models and losses (tiny)."""
+"""One training step of the product: ``Trainer.train_step`` with the real models, losses and
+data (tiny rooms frames), for the main generator / discriminator pairs and both G-forward
+modes. Checks what each update may and may not touch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from scmis_core.config import LossConfig, ModelConfig, TrainConfig
-from scmis_core.losses import DiscriminatorTotalLoss, GeneratorLoss
-from scmis_core.models import build_discriminator, build_generator
+from scmis_core.config import from_dict
+from scmis_core.train import Trainer
 
-NUM_CLASSES = 3
-
-
-def _batch(size: int, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, NUM_CLASSES + 1, (2, size, size), generator=gen)
-    onehot = F.one_hot(ids, NUM_CLASSES + 1).permute(0, 3, 1, 2)[:, 1:].float()
-    rgb = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
-    depth_m = torch.rand(2, 1, size, size, generator=gen) * 9
-    depth_m[:, :, :4] = 0.0  # a band of missing depth
-    return ids, onehot, rgb, depth_m
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _grads_ok(module: torch.nn.Module) -> list[str]:
@@ -33,60 +23,42 @@ def _grads_ok(module: torch.nn.Module) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("variant,disc,size", [("scmis", "pp", 32), ("scmis", "rgbd-pp", 32),
-                                               ("oasis", "oasis", 64)])
-def test_one_generator_and_one_discriminator_step(variant, disc, size):
-    torch.manual_seed(0)
-    model_cfg = ModelConfig(variant=variant, width=8, num_scales=3, z_dim=8, spade_hidden=8,
-                            disc=disc, disc_width=8, disc_head_width=8)
-    train_cfg = TrainConfig()
-    loss_cfg = LossConfig()  # adaptive perceptual loss, LabelMix on
-    G = build_generator(model_cfg, NUM_CLASSES)
-    D = build_discriminator(model_cfg, NUM_CLASSES)
-    opt_g = torch.optim.Adam(G.parameters(), lr=train_cfg.lr_g,
-                             betas=(train_cfg.beta1, train_cfg.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=train_cfg.lr_d,
-                             betas=(train_cfg.beta1, train_cfg.beta2))
-    g_loss_fn, d_loss_fn = GeneratorLoss(loss_cfg), DiscriminatorTotalLoss(loss_cfg)
-    ids, onehot, rgb, depth_m = _batch(size)
+@pytest.mark.parametrize("variant,disc,size,share_fake", [
+    ("scmis", "pp", 32, True), ("scmis", "rgbd-pp", 32, False), ("oasis", "oasis", 64, True)])
+def test_one_train_step_updates_d_then_g(tmp_path, variant, disc, size, share_fake):
+    cfg = from_dict({
+        "data": {"height": size, "width": size, "rooms_train_size": 4, "rooms_test_size": 2,
+                 "num_workers": 0},
+        "model": {"variant": variant, "disc": disc, "width": 8, "num_scales": 3, "z_dim": 8,
+                  "spade_hidden": 8, "disc_width": 8, "disc_head_width": 8},
+        "train": {"batch_size": 2, "ema_decay": 0.9, "share_fake": share_fake}})
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    G, D = trainer.generator, trainer.D
+    g_before = [p.detach().clone() for p in G.parameters()]
+    d_before = [p.detach().clone() for p in D.parameters()]
+    ema_before = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    at_d_step: dict[str, object] = {}
+    d_step = trainer.opt_d.step
 
-    def d_input(out, real: bool):
-        image = rgb if real else out["rgb"]
-        if D.in_channels == 4:  # RGB-D discriminator: cat(rgb, depth in [-1, 1])
-            depth = (depth_m / 5 - 1) if real else out["depth"]
-            image = torch.cat([image, depth], dim=1)
-        return image
+    def record_d_step(*args, **kwargs):
+        # When D steps: G holds no gradient (the D update sees detached images), D has its.
+        at_d_step["g_grads"] = [p.grad for p in G.parameters() if p.grad is not None]
+        at_d_step["d_grads"] = [p.grad.clone() for p in D.parameters()]
+        return d_step(*args, **kwargs)
 
-    # Generator step: D frozen, the real image must receive no gradient (eq. 4 real branch).
-    D.requires_grad_(False)
-    real = d_input(None, True).clone().requires_grad_(True)
-    out = G(onehot)
-    g_total, g_terms = g_loss_fn(ids, discriminator=D, fake=d_input(out, False), real=real,
-                                 depth_fake=out.get("depth"),
-                                 depth_real_m=depth_m if "depth" in out else None)
-    opt_g.zero_grad(set_to_none=True)
-    g_total.backward()
-    assert torch.isfinite(g_total) and g_terms["g_ap"] > 0
-    assert ("g_depth" in g_terms) == ("depth" in G.outputs)
-    assert _grads_ok(G) == []
-    assert real.grad is None
-    assert all(p.grad is None for p in D.parameters())
-    before_g = [p.detach().clone() for p in G.parameters()]
-    opt_g.step()
-    assert any(not torch.equal(a, p) for a, p in zip(before_g, G.parameters()))
+    trainer.opt_d.step = record_d_step
+    losses = trainer.train_step(next(trainer.stream.from_step(0)))
 
-    # Discriminator step on the detached generated batch.
-    D.requires_grad_(True)
-    with torch.no_grad():
-        out = G(onehot)
-    d_total, d_terms = d_loss_fn(D, d_input(None, True), d_input(out, False), ids,
-                                 generator=torch.Generator().manual_seed(0))
-    opt_d.zero_grad(set_to_none=True)
-    G.zero_grad(set_to_none=True)
-    d_total.backward()
-    assert all(torch.isfinite(v) for v in d_terms.values())
-    assert _grads_ok(D) == []
-    assert all(p.grad is None for p in G.parameters())
-    before_d = [p.detach().clone() for p in D.parameters()]
-    opt_d.step()
-    assert all(not torch.equal(a, p) for a, p in zip(before_d, D.parameters()))
+    assert trainer.step == 1 and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert losses["g_ap"] > 0 and {"d_total", "g_total", "g_adv"} <= set(losses)
+    assert ("g_depth" in losses) == ("depth" in G.outputs)
+    assert at_d_step["g_grads"] == [], "the D update put gradient into G"
+    # The G update leaves D's gradients as the D update made them (D frozen, eq. 4), and
+    # every network learned: D in all its weights, G in its, the EMA follows G.
+    for grad, p in zip(at_d_step["d_grads"], D.parameters()):
+        assert torch.equal(grad, p.grad)
+    assert _grads_ok(D) == [] and _grads_ok(G) == []
+    assert all(not torch.equal(a, p) for a, p in zip(d_before, D.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(g_before, G.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(ema_before, trainer.G_ema.parameters()))
+    assert all(p.requires_grad for p in D.parameters())  # unfrozen again for the next step
