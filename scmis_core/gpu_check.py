@@ -367,6 +367,7 @@ def ddp_worker(dry_run: bool) -> int:
 
     from .data.transforms import one_hot
     from .export import blocky_labels
+    from .models.noise import sample_z
 
     cuda = torch.cuda.is_available() and not dry_run
     backend = "nccl" if cuda else "gloo"
@@ -386,7 +387,7 @@ def ddp_worker(dry_run: bool) -> int:
         model = nn.parallel.DistributedDataParallel(gen, device_ids=[0] if cuda else None)
         labels = torch.from_numpy(blocky_labels(2, 64, 64, 40, 0)).to(device)
         onehot = one_hot(labels, 40)
-        z = torch.randn(2, 8, device=device)
+        z = sample_z(gen, 2, 64, 64, device=device)
         before = [p.detach().clone() for p in gen.parameters()]
         opt = torch.optim.Adam(gen.parameters(), lr=1e-3)
         out = model(onehot, z)
