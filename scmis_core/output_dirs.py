@@ -23,11 +23,12 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from .atomic_files import HOST, pid_alive
 
 MARKER = ".scmis-output.json"
 
@@ -254,9 +255,7 @@ def replace_output_dir(new: str | Path, path: str | Path, *, overwrite: bool,
 
 
 # --------------------------------------------------------------------------------------------
-# Temporary folders beside an output.
-
-_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+# Temporary folders beside an output (named like atomic_files' temporary files).
 
 
 def _temp_prefix(path: Path) -> str:
@@ -267,20 +266,8 @@ def temp_dir_beside(path: str | Path) -> Path:
     """A new hidden folder next to ``path`` named after it, this host and this process."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(path)}{_HOST}-{os.getpid()}-",
+    return Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(path)}{HOST}-{os.getpid()}-",
                                  dir=path.parent))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, belongs to someone else
-        return True
-    except OverflowError:
-        return False
-    return True
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:
@@ -289,7 +276,7 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     path = Path(path)
     if not path.parent.is_dir():
         return []
-    pattern = re.compile(re.escape(_temp_prefix(path)) + re.escape(_HOST) +
+    pattern = re.compile(re.escape(_temp_prefix(path)) + re.escape(HOST) +
                          r"-(\d+)-[A-Za-z0-9_]+$")
     removed = []
     for entry in path.parent.iterdir():
@@ -297,7 +284,7 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
         if not found or entry.is_symlink() or not entry.is_dir():
             continue
         pid = int(found.group(1))
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
