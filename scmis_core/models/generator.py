@@ -83,8 +83,9 @@ class ConditionalGenerator(nn.Module):
     def make_input(self, onehot: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """Check the inputs and return ``[onehot ; z]`` (B, N + z_dim, H, W).
 
-        ``z`` None is sampled with ``torch.randn`` on the input's device (reproducible with
-        ``torch.manual_seed``); (B, z_dim) is broadcast over HxW; (B, z_dim, H, W) is used as is.
+        ``z`` None is drawn by :func:`~scmis_core.models.noise.sample_z` from torch's global
+        generator on the input's device (reproducible with ``torch.manual_seed``);
+        (B, z_dim) is broadcast over HxW; (B, z_dim, H, W) is used as is.
         """
         if onehot.dim() != 4 or onehot.shape[1] != self.num_classes:
             raise ValueError(f"generator: expected onehot of shape (B, {self.num_classes}, H, W) "
