@@ -7,8 +7,10 @@ run (:func:`pytest_sessionfinish`).
 
 from __future__ import annotations
 
-import importlib.metadata
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,13 +25,17 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
 
 def installed_distributions() -> dict[str, str]:
-    """{normalised name: version} of every distribution the interpreter can see."""
-    found = {}
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found[name.lower().replace("_", "-")] = dist.version
-    return found
+    """{normalised name: version} of every distribution installed for this interpreter.
+
+    Listed by a fresh interpreter: inside the test process, importing setuptools puts its
+    vendored packages (jaraco, packaging, wheel ...) on sys.path, which would read as installs.
+    """
+    script = ("import importlib.metadata as m, json; print(json.dumps({d.metadata['Name']"
+              ".lower().replace('_', '-'): d.version for d in m.distributions() "
+              "if d.metadata['Name']}))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": ""})
+    return json.loads(out.stdout)
 
 
 _INSTALLED_AT_START = installed_distributions()
