@@ -108,3 +108,13 @@ def test_frames_of_different_sizes_are_refused(tmp_path):
         CachedDataset(Ragged(), {"source": "ragged"}, tmp_path, progress=False)
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
     assert cache_key({"source": "x", "a": 1}) != cache_key({"source": "x", "a": 2})
+
+
+def test_files_fingerprint_changes_when_a_data_set_changes(tmp_path):
+    from scmis_core.data.frame_cache import files_fingerprint
+
+    (tmp_path / "a.png").write_bytes(b"1")
+    before = files_fingerprint(tmp_path)
+    assert files_fingerprint(tmp_path) == before
+    (tmp_path / "b.png").write_bytes(b"22")
+    assert files_fingerprint(tmp_path) != before

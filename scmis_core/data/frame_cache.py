@@ -54,6 +54,19 @@ def renderer_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def files_fingerprint(root: str | Path) -> str:
+    """SHA-256 over the relative path, size and mtime of every file under ``root`` (or of
+    ``root`` itself): a changed, added or removed file gives a new cache folder."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root.parent)}|{stat.st_size}|{stat.st_mtime_ns}\n"
+                      .encode())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(description: dict[str, Any]) -> str:
     """Folder name of a cache: a readable prefix and a hash of ``description``."""
     text = json.dumps({"format": CACHE_FORMAT, **description}, sort_keys=True)

@@ -97,10 +97,12 @@ def dataset_from_config(data_cfg: DataConfig, split: str) -> LabelledDataset:
         description = {"source": data_cfg.source, "root": str(Path(data_cfg.root).resolve()),
                        "split": split}
     if getattr(data_cfg, "cache", False):
-        from .frame_cache import CachedDataset, renderer_fingerprint
+        from .frame_cache import CachedDataset, files_fingerprint, renderer_fingerprint
 
         if data_cfg.source == "rooms":
             description["renderer"] = renderer_fingerprint()
+        else:  # the files' sizes and times: an edited data set is never served stale
+            description["files"] = files_fingerprint(data_cfg.root)
         dataset = CachedDataset(dataset, description, data_cfg.cache_dir or None)
     if data_cfg.num_classes and data_cfg.num_classes != dataset.num_classes:
         raise ValueError(f"data.num_classes: expected {dataset.num_classes} (the classes of "
