@@ -65,7 +65,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
 
 def _train(run: Path, *extra: str) -> list[str]:
     return ["-m", "scmis_core.train", "--run-dir", str(run), "--no-eval", "--no-progress",
-            *TINY, *BIG, *extra]
+            *TINY, *extra]
 
 
 def _rows(run: Path) -> list[dict]:
@@ -101,7 +101,7 @@ def _kill_while_writing(proc: subprocess.Popen, run: Path, skip: int) -> bool:
 
 @pytest.mark.slow
 def test_sigkill_while_checkpointing_then_resume_equals_uninterrupted(tmp_path):
-    steps = ["train.steps=6", "train.ckpt_every=1", "train.keep_last=10"]
+    steps = [*BIG, "train.steps=6", "train.ckpt_every=1", "train.keep_last=10"]
     full = tmp_path / "full"
     proc = _start(_train(full, *steps), tmp_path / "full.log")
     assert proc.wait(timeout=START_TIMEOUT) == 0, (tmp_path / "full.log").read_text()[-2000:]
