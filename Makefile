@@ -68,14 +68,16 @@ demo: install
 	$(PY) -m scmis_core.data.rooms --bench --size 240x320 --n 20
 	$(PY) -m scmis_core.pretrained list
 	rm -rf $(DEMO_DIR)/train
+	@# fine-tuning sees DEMO_STEPS x 4 frames: only those are rendered into the frame cache
 	$(PY) -m scmis_core.train --config config/rooms_small.yaml --run-dir $(DEMO_DIR)/train \
 	  --no-eval --init-from rooms train.steps=$(DEMO_STEPS) train.sample_every=100 \
-	  train.ckpt_every=100
+	  train.ckpt_every=100 data.rooms_train_size=$$(( $(DEMO_STEPS) * 4 ))
 	$(PY) -m scmis_core.synthesize --checkpoint rooms --source rooms \
 	  --n 6 --variants 3 --size 64x64 --overwrite --out $(DEMO_DIR)/synth
-	$(PY) -m scmis_core.evaluate --checkpoint $(DEMO_DIR)/train/untrained.pt \
-	  --checkpoint $(DEMO_DIR)/train/final.pt --checkpoint rooms --segmenter rooms-judge \
-	  --num-images $(DEMO_EVAL_IMAGES) --out $(DEMO_DIR)/eval
+	$(PY) -m scmis_core.evaluate --config config/rooms_small.yaml \
+	  --checkpoint $(DEMO_DIR)/train/untrained.pt --checkpoint $(DEMO_DIR)/train/final.pt \
+	  --checkpoint rooms --segmenter rooms-judge --num-images $(DEMO_EVAL_IMAGES) \
+	  --out $(DEMO_DIR)/eval
 	$(PY) -m scmis_ros.demo --out $(DEMO_DIR)/ros --checkpoint rooms \
 	  --segmenter rooms-judge --seconds $(DEMO_ROS_SECONDS)
 	@echo

@@ -155,6 +155,9 @@ class Trainer:
         self._fixed_batch: dict[str, torch.Tensor] | None = None
         self._bn_labels: tuple[torch.Tensor, ...] | None = None
         self._ema_pairs: tuple[list[torch.Tensor], ...] | None = None
+        #: the EMA's warm-up suits a random start; a fine-tune (--init-from) starts from
+        #: trained weights, which the average keeps at ema_decay from the first step
+        self.ema_warmup = True
         self._logger: RunLogger | None = None  # open during fit() on rank 0
         self._log_lines: int | None = None  # rows of metrics.jsonl the loaded state had
 
@@ -270,7 +273,9 @@ class Trainer:
         # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early on the
         # average follows G closely instead of staying near the random init for ~1/(1-decay)
         # steps, which matters for short CPU runs; after a few hundred steps it is ema_decay.
-        decay = min(self.cfg.train.ema_decay, (1.0 + self.step) / (10.0 + self.step))
+        decay = self.cfg.train.ema_decay
+        if self.ema_warmup:
+            decay = min(decay, (1.0 + self.step) / (10.0 + self.step))
         if self._ema_pairs is None:  # the tensors never change identity: list them once
             self._ema_pairs = (list(self.G_ema.parameters()),
                                [p.detach() for p in self.generator.parameters()],
@@ -621,10 +626,12 @@ def _train(args: argparse.Namespace, dist_info: DistInfo) -> int:
     elif args.init_from:
         from .pretrained import init_generators
         trainer.save("untrained.pt")  # the random start, for untrained-vs-trained rows
-        init_generators(args.init_from, cfg.model, trainer.num_classes,
-                        [trainer.generator, trainer.G_ema])
+        start = init_generators(args.init_from, cfg.model, trainer.num_classes,
+                                [trainer.generator, trainer.G_ema])
+        trainer.ema_warmup = False  # the average starts from trained weights
         if dist_info.is_main:
-            print(f"G and G_ema start from {args.init_from}", file=sys.stderr)
+            print(f"G and G_ema start from {args.init_from} (step {start['step']}; EMA decay "
+                  f"{cfg.train.ema_decay} from the first step)", file=sys.stderr)
     evaluate_fn = None
     if not args.no_eval:
         from .evaluate import trainer_evaluator

@@ -245,6 +245,11 @@ def test_train_init_from_starts_from_the_packed_generator(tiny_gan_checkpoint, t
     assert torch.equal(start["G"][key], packed[key])
     assert torch.equal(start["G_ema"][key], packed[key])
     assert not torch.equal(untrained["G"][key], packed[key])
+    # the average keeps train.ema_decay (0.9 here) from the first step: no warm-up, whose
+    # decay of 0.1 at step 0 would hand the trained start over to the first update
+    final = load_checkpoint(run / "final.pt")["models"]
+    moved = (final["G"][key] - packed[key]).norm()
+    assert moved > 0 and (final["G_ema"][key] - packed[key]).norm() < 0.2 * moved
 
 
 def _run_from_empty_folder(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
