@@ -504,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
                         "shipped weights by name; default: rooms (shipped)")
     parser.add_argument("--labels-from", default=None, metavar="SEGMENTER",
                         help="predict the labels from the colour + depth pairs with this "
-                        "segmenter checkpoint (scmis-segment train, the make-demo judge, a "
-                        "fine-tune checkpoint) instead of reading a label topic")
+                        "segmenter checkpoint (scmis-segment train, a fine-tune checkpoint, "
+                        "or the shipped rooms-judge) instead of reading a label topic")
     parser.add_argument("--labels-topic", default=None, help="label image topic (default: "
                         "the image topic named like .../labels)")
     parser.add_argument("--rgb-topic", default=None, help="real colour topic, raw or "
@@ -542,12 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        from scmis_core.pretrained import resolve
         from scmis_core.synthesize import Synthesizer
 
         from .synth_node import resolve_checkpoint
 
         checkpoint = resolve_checkpoint(args.checkpoint)
-        inputs = [args.input, checkpoint, args.labels_from]
+        labels_from = (str(resolve(args.labels_from, "segmenter")) if args.labels_from
+                       else None)  # a shipped name (rooms-judge) -> its file
+        inputs = [args.input, checkpoint, labels_from]
         # before loading the models: refuse a bad or unwritable output at once
         check_output_dir(args.output, overwrite=args.overwrite, kind="rosbag2", inputs=inputs)
         writable_folder(Path(args.output).parent, f"output {args.output}: folder")
@@ -557,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.labels_from:
             from scmis_core.segment import Segmenter
 
-            segmenter = Segmenter.from_checkpoint(args.labels_from, device=args.device)
+            segmenter = Segmenter.from_checkpoint(labels_from, device=args.device)
         synth = Synthesizer.from_checkpoint(checkpoint, device=args.device)
         result = augment_bag(args.input, args.output, synth, labels_from=segmenter,
                              labels_source=args.labels_from or "",

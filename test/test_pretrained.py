@@ -283,3 +283,20 @@ def test_evaluate_with_the_shipped_generator_and_judge(tmp_path):
     metrics = rows[0]["metrics"]
     for key in ("fid", "miou", "miou_real", "abs_rel"):
         assert np.isfinite(metrics[key]), key
+
+
+def test_bag_tool_runs_the_shipped_generator_and_judge_by_name(tmp_path, capsys):
+    """augment_bag with no --checkpoint (= rooms) and --labels-from rooms-judge on a robot
+    bag without labels."""
+    from test_bag_robot import write_realsense_bag
+
+    from scmis_ros.bag_augment import main as bag_main
+    from scmis_ros.bags import bag_summary
+
+    src = write_realsense_bag(tmp_path / "robot")
+    out = tmp_path / "robot_augmented"
+    assert bag_main([str(src), str(out), "--labels-from", "rooms-judge", "--device", "cpu",
+                     "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels_from"] == "rooms-judge"
+    topics = bag_summary(out)["topics"]
+    assert any(t.endswith("synth/rgb/compressed") for t in topics), sorted(topics)
