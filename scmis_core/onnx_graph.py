@@ -39,6 +39,7 @@ from torch.nn.utils import parametrize
 
 from .depth_range import unit_to_metres
 from .models.spade import SPADE, resize_to
+from .models.noise import sample_z
 
 #: ONNX opset of the exported graph (ONNX Runtime >= 1.13, TensorRT >= 8.5 run it).
 OPSET = 17
@@ -220,8 +221,7 @@ def export_onnx(generator: nn.Module, num_classes: int, *, max_depth_m: float,
     args: tuple[torch.Tensor, ...] = (labels,)
     spatial = bool(getattr(generator, "spatial_noise", False))
     if graph.z_dim:
-        z_shape = (1, graph.z_dim, height, width) if spatial else (1, graph.z_dim)
-        args += (torch.randn(z_shape),)
+        args += (sample_z(generator, 1, height, width),)
     axes: dict[str, dict[int, str]] = {}
     hw = {1: "height", 2: "width"} if dynamic else {}
     axes["labels"] = {0: "batch", **hw}
