@@ -36,6 +36,33 @@ def test_fid_from_features_equals_frechet_distance():
         bs.fid_resamples(real, fake, reps=2)
 
 
+def test_fid_interval_is_moved_by_the_resampling_bias():
+    # resampled sets repeat frames, so every resampled FID lies above the full-set one; the
+    # plain percentile interval then misses the point estimate, the shifted one brackets it
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(60, 32))
+    fake = rng.normal(0.2, 1.1, size=(60, 32))
+    point = bs.fid_from_features(real, fake)
+    draws = bs.fid_resamples(real, fake, reps=200, seed=0)
+    low, high = bs.percentile_interval(draws)
+    assert low > point  # the bias this guards against
+    s_low, s_high = bs.shifted_interval(point, draws)
+    assert s_low < point < s_high
+    assert s_high - s_low == pytest.approx(high - low)
+
+
+def test_report_collect_mirrors_the_experiment_folder(tmp_path):
+    from scmis_core.experiments.report import collect
+
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    (exp / "results").mkdir(parents=True)
+    (exp / "results" / "a_s0.json").write_text(json.dumps({"key": "a_s0", "kind": "seg"}))
+    data.mkdir()
+    (data / "stale_s1.json").write_text("{}")  # collected from an older experiment
+    collect(exp, data, reps=5)
+    assert sorted(p.name for p in data.glob("*.json")) == ["a_s0.json"]
+
+
 def test_miou_and_depth_resampling_pool_like_the_metrics():
     rng = np.random.default_rng(1)
     gt = rng.integers(0, 6, size=(5, 8, 8))

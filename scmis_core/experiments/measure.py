@@ -61,11 +61,13 @@ class PerImage:
 
     def intervals(self, reps: int = 1000, seed: int = 0, level: float = 0.95
                   ) -> dict[str, list[float]]:
-        """metric -> [low, high] percentile bootstrap interval over test frames."""
+        """metric -> [low, high] percentile bootstrap interval over test frames (FID: moved
+        by the resampling bias, :func:`~scmis_core.metrics.bootstrap.shifted_interval`)."""
         out: dict[str, list[float]] = {}
         if self.fake_features is not None and self.real_features is not None:
             draws = bs.fid_resamples(self.real_features, self.fake_features, reps, seed)
-            out["fid"] = list(bs.percentile_interval(draws, level))
+            point = bs.fid_from_features(self.real_features, self.fake_features)
+            out["fid"] = list(bs.shifted_interval(point, draws, level))
         if self.confusion is not None:
             out["miou"] = list(bs.percentile_interval(
                 bs.miou_resamples(self.confusion, reps, seed), level))

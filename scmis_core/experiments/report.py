@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime import atomic_write_text
+from .measure import PerImage
 from .table1 import ROW_BY_NAME, ROWS
 from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
                      gan_results, judge_line, regimes, seg_results, table1_claims,
@@ -42,9 +43,26 @@ def collect(exp: Path, data: Path, reps: int = 1000) -> None:
                                 f"by `python -m scmis_core.experiments table1|table2 --out "
                                 f"{exp}`), found none")
     data.mkdir(parents=True, exist_ok=True)
-    for path in sorted((exp / "results").glob("*.json")) if (exp / "results").is_dir() else []:
-        atomic_write_text(data / path.name, path.read_text())
-    for path in sorted((exp / "samples").glob("*.png")) if (exp / "samples").is_dir() else []:
+    found = sorted((exp / "results").glob("*.json")) if (exp / "results").is_dir() else []
+    samples = sorted((exp / "samples").glob("*.png")) if (exp / "samples").is_dir() else []
+    # The data folder mirrors the experiment: a result that is no longer there (an older or a
+    # toy run collected before) must not reach the page.
+    keep = {p.name for p in found} | {"experiment.json", "comparisons.json"}
+    for old in data.glob("*.json"):
+        if old.name not in keep:
+            old.unlink()
+    for old in (data / "samples").glob("*.png") if (data / "samples").is_dir() else []:
+        if old.name not in {p.name for p in samples}:
+            old.unlink()
+    for path in found:
+        result = json.loads(path.read_text())
+        per_image = exp / "per_image" / f"{path.stem}.npz"
+        if result.get("kind") == "gan" and per_image.is_file():
+            # intervals from the per-image data with this version's estimator (runs made
+            # before the FID interval was bias-shifted are brought in line)
+            result["ci"] = PerImage.load(per_image).intervals(reps)
+        atomic_write_text(data / path.name, json.dumps(result, indent=2))
+    for path in samples:
         (data / "samples").mkdir(exist_ok=True)
         shutil.copyfile(path, data / "samples" / path.name)
     if (exp / "experiment.json").is_file():
