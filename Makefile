@@ -10,10 +10,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-# Optional development conveniences (nothing needs them; the defaults name a development
-# machine's shared folder): a folder of ROS 2 launch wheels (without it the launch tests skip)
-# and the small real NYUv2 bundle (without it the tests that read it skip).
-LAUNCH_WHEELS ?= $(abspath ../shared/wheels/ros2-launch)
+# The ROS 2 launch / launch_testing / ros2cli wheels: vendored in the repository (see the
+# folder's README.md); another folder: make LAUNCH_WHEELS=/path.
+# The small real NYUv2 bundle (optional; data cannot be committed, so the default names a
+# development machine's folder; where it is absent the tests that read it skip).
+LAUNCH_WHEELS ?= third_party/ros2-launch-wheels
 NYU_MINI ?= $(abspath ../shared/data/nyu_mini)
 DEMO_DIR ?= demo_out
 REQS := requirements.txt requirements-onnx.txt requirements-launch.txt constraints.txt
@@ -34,7 +35,7 @@ help:
 	@echo "make test-fast - the same without the tests marked slow (the inner loop)"
 	@echo "make clean  - remove .venv, build files and $(DEMO_DIR)/"
 
-$(STAMP): $(REQS)
+$(STAMP): $(REQS) $(wildcard $(LAUNCH_WHEELS)/*.whl)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements.txt -r requirements-onnx.txt -c constraints.txt
 	@if [ -d "$(LAUNCH_WHEELS)" ]; then \

@@ -60,13 +60,15 @@ def pytest_sessionfinish(session, exitstatus):
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+#: Names the folder of the small real NYUv2 bundle (``labels40/`` inside); the Makefile sets it.
+NYU_MINI_ENV = "SCMIS_NYU_MINI"
+
+
 def nyu_mini_path() -> Path | None:
-    """The real NYUv2 mini bundle (``../shared/data/nyu_mini``), or None where absent."""
-    candidates = [os.environ.get("SCMIS_NYU_MINI", ""), str(REPO.parent / "shared" / "data" /
-                                                              "nyu_mini")]
-    for cand in candidates:
-        if cand and (Path(cand) / "labels40").is_dir():
-            return Path(cand)
+    """The real NYUv2 mini bundle named by ``$SCMIS_NYU_MINI``, or None where absent."""
+    folder = os.environ.get(NYU_MINI_ENV, "")
+    if folder and (Path(folder) / "labels40").is_dir():
+        return Path(folder)
     return None
 
 
@@ -75,7 +77,8 @@ def nyu_mini() -> Path:
     """Path of the real NYUv2 mini bundle; skips the test where it is absent."""
     path = nyu_mini_path()
     if path is None:
-        pytest.skip("real NYUv2 bundle ../shared/data/nyu_mini not present on this machine")
+        pytest.skip(f"real NYUv2 bundle not found: set {NYU_MINI_ENV} to a folder with "
+                    f"labels40/ (found {os.environ.get(NYU_MINI_ENV, '')!r})")
     return path
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("launch_testing", reason="launch_testing is not installed (needs the "
-                    "ROS 2 launch wheels: make LAUNCH_WHEELS=DIR)")
+pytest.importorskip("launch_testing", reason="launch_testing is not installed (`make install` "
+                    "installs it from third_party/ros2-launch-wheels)")
 pytest.importorskip("launch_ros", reason="launch_ros is not installed")
 
 import launch  # noqa: E402
