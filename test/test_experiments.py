@@ -61,6 +61,12 @@ def test_report_collect_mirrors_the_experiment_folder(tmp_path):
     (data / "stale_s1.json").write_text("{}")  # collected from an older experiment
     collect(exp, data, reps=5)
     assert sorted(p.name for p in data.glob("*.json")) == ["a_s0.json"]
+    # a hand-written reading of the numbers goes under the computed claims
+    from scmis_core.experiments.report import DISCUSSION, build_page
+
+    (tmp_path / DISCUSSION).write_text("The gain is within noise.\n")
+    page = build_page(tmp_path / "results.md", tmp_path)
+    assert "## What the numbers say\n\nThe gain is within noise." in page
 
 
 def test_miou_and_depth_resampling_pool_like_the_metrics():

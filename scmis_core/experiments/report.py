@@ -7,7 +7,9 @@ never checkpoints), then writes from that folder alone: the page (tables in the 
 layout beside the paper's numbers, one verdict per claim computed from the data, the
 commands, machine and wall time) and its figures (FID / mIoU against training steps, mIoU
 per class-mix setting with error bars, the sample grid). Without ``--table1`` /
-``--table2`` the page is rebuilt from the data already collected.
+``--table2`` the page is rebuilt from the data already collected. A hand-written
+``data/discussion.md`` (what the numbers mean, evidence for a missing gain) is placed under
+the computed claims when present.
 """
 
 from __future__ import annotations
@@ -260,6 +262,11 @@ def _wall(results: dict[str, dict[str, Any]]) -> str:
            "CPU-hours (the drivers' own processes)"
 
 
+#: Hand-written reading of the results, kept in the data folder beside the run results and
+#: placed under the claims (the verdicts themselves are always computed).
+DISCUSSION = "discussion.md"
+
+
 def build_page(page: Path, data: Path) -> str:
     """The Markdown of the results page from the collected data (figures written too)."""
     figs = page.parent / page.stem
@@ -286,6 +293,10 @@ def build_page(page: Path, data: Path) -> str:
     claims = table1_claims(r1, comps) + table2_claims(r2)
     if claims:
         out += ["## Claims", "", _claims_table(claims)]
+    discussion = data / DISCUSSION
+    if discussion.is_file():  # written by hand after reading the numbers below
+        out += ["## What the numbers say", "", discussion.read_text(encoding="utf-8").strip(),
+                ""]
     if r1:
         gans = {k: v for k, v in r1.items() if v.get("kind") == "gan"}
         out += ["## Table 1 / Table 6: generators", "",
