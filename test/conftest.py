@@ -95,6 +95,38 @@ def one_thread():
 
 
 @pytest.fixture
+def unwritable(tmp_path):
+    """A folder path whose creation fails with a permission error, also for root."""
+    if os.geteuid() != 0:
+        parent = tmp_path / "locked"
+        parent.mkdir()
+        parent.chmod(0o500)
+        yield parent / "out"
+        parent.chmod(0o700)
+        return
+    if not Path("/sys").is_dir():
+        pytest.skip("running as root without /sys: no folder refuses root")
+    yield Path("/sys/scmis-test-unwritable/out")
+
+
+@pytest.fixture(scope="session")
+def untrained_generator(tmp_path_factory) -> Path:
+    """A seeded untrained generator checkpoint (:mod:`scmis_ros.fixtures`, a 32x32 network of
+    width 4), written once per run; tests only read it."""
+    from scmis_ros.fixtures import write_generator_checkpoint
+
+    return write_generator_checkpoint(tmp_path_factory.mktemp("untrained") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def untrained_synth(untrained_generator):
+    """A CPU :class:`~scmis_core.synthesize.Synthesizer` of :func:`untrained_generator`."""
+    from scmis_core.synthesize import Synthesizer
+
+    return Synthesizer.from_checkpoint(untrained_generator, device="cpu")
+
+
+@pytest.fixture
 def repo_root() -> Path:
     """The repository root."""
     return REPO

@@ -13,24 +13,14 @@ import pytest
 
 pytest.importorskip("rosbags", reason="the rosbags library is not installed")
 
-from scmis_core.synthesize import Synthesizer  # noqa: E402
+from bag_fixtures import leftovers, read_all  # noqa: E402
 from scmis_ros.bag_augment import augment_bag, main  # noqa: E402
 from scmis_ros.bags import BagError, open_bag, typestore  # noqa: E402
-from scmis_ros.fixtures import write_generator_checkpoint, write_rooms_bag  # noqa: E402
+from scmis_ros.fixtures import write_rooms_bag  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "sensor_msgs/msg/Image"
 FRAMES = 6
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_generator_checkpoint(tmp_path_factory.mktemp("gen") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def synth(checkpoint):
-    return Synthesizer.from_checkpoint(checkpoint, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -77,32 +67,21 @@ def _mutations(topic: str, index: int, raw: bytes) -> bytes:
     return raw
 
 
-def read_all(bag: Path) -> dict[str, list[tuple[int, bytes]]]:
-    out: dict[str, list[tuple[int, bytes]]] = {}
-    with open_bag(bag) as reader:
-        for conn, timestamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((timestamp, bytes(raw)))
-    return out
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
-
-
-def test_corrupt_messages_stop_by_default_with_one_clear_line(tmp_path, synth, clean_bag):
+def test_corrupt_messages_stop_by_default_with_one_clear_line(tmp_path, untrained_synth,
+                                                              clean_bag):
     bag = rewrite(clean_bag, tmp_path / "bad", _mutations)
     with pytest.raises(BagError) as info:
-        augment_bag(bag, tmp_path / "out", synth, mode="rgbd", progress=False)
+        augment_bag(bag, tmp_path / "out", untrained_synth, mode="rgbd", progress=False)
     text = str(info.value)
     assert "topic /camera/labels, message 1: cannot decode the sensor_msgs/msg/Image" in text
     assert "--on-corrupt skip" in text and "\n" not in text
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 
-def test_corrupt_messages_skipped_counted_and_copied(tmp_path, synth, clean_bag):
+def test_corrupt_messages_skipped_counted_and_copied(tmp_path, untrained_synth, clean_bag):
     bag = rewrite(clean_bag, tmp_path / "bad", _mutations)
     warnings: list[str] = []
-    result = augment_bag(bag, tmp_path / "out", synth, mode="rgbd", progress=False,
+    result = augment_bag(bag, tmp_path / "out", untrained_synth, mode="rgbd", progress=False,
                          on_corrupt="skip", warn=warnings.append)
     # labels 1 (truncated), labels 2 (width), rgb 4 (short data): three counted warnings
     assert result["corrupt"] == 3 and len(warnings) == 3
@@ -124,18 +103,19 @@ def test_corrupt_messages_skipped_counted_and_copied(tmp_path, synth, clean_bag)
     assert len(augmented["/camera/mixed/rgb"]) == FRAMES - 3 and leftovers(tmp_path) == []
 
 
-def test_a_bag_without_one_usable_label_message_fails_also_when_skipping(tmp_path, synth,
+def test_a_bag_without_one_usable_label_message_fails_also_when_skipping(tmp_path, untrained_synth,
                                                                          clean_bag):
     bag = rewrite(clean_bag, tmp_path / "bad",
                   lambda topic, i, raw: raw[:25] if topic == "/camera/labels" else raw)
     with pytest.raises(BagError, match=f"no usable label message.*{FRAMES} corrupt"):
-        augment_bag(bag, tmp_path / "out", synth, progress=False, on_corrupt="skip",
+        augment_bag(bag, tmp_path / "out", untrained_synth, progress=False, on_corrupt="skip",
                     warn=lambda text: None)
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_flipped_payload_bytes_give_output_or_a_clear_error(tmp_path, synth, clean_bag, seed):
+def test_flipped_payload_bytes_give_output_or_a_clear_error(tmp_path, untrained_synth, clean_bag,
+                                                            seed):
     """Random bit flips in the image payloads (headers, sizes, encodings, pixels): either a
     bag (skip) or one BagError line (stop), never another exception."""
     rng = np.random.default_rng(seed)
@@ -152,7 +132,7 @@ def test_flipped_payload_bytes_give_output_or_a_clear_error(tmp_path, synth, cle
     for on_corrupt in ("stop", "skip"):
         out = tmp_path / f"out_{on_corrupt}"
         try:
-            result = augment_bag(bag, out, synth, mode="rgbd", progress=False,
+            result = augment_bag(bag, out, untrained_synth, mode="rgbd", progress=False,
                                  on_corrupt=on_corrupt, warn=lambda text: None)
         except BagError as exc:
             assert "\n" not in str(exc) and not out.exists()
@@ -162,21 +142,6 @@ def test_flipped_payload_bytes_give_output_or_a_clear_error(tmp_path, synth, cle
     assert leftovers(tmp_path) == []
 
 
-@pytest.fixture
-def unwritable(tmp_path):
-    """A folder path whose creation fails with a permission error, also for root."""
-    if os.geteuid() != 0:
-        parent = tmp_path / "locked"
-        parent.mkdir()
-        parent.chmod(0o500)
-        yield parent / "out"
-        parent.chmod(0o700)
-        return
-    if not Path("/sys").is_dir():
-        pytest.skip("running as root without /sys: no folder refuses root")
-    yield Path("/sys/scmis-test-unwritable/out")
-
-
 def _one_error_line(stderr: str) -> str:
     assert "Traceback" not in stderr, stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -184,10 +149,10 @@ def _one_error_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_main_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, checkpoint,
+def test_main_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, untrained_generator,
                                                                clean_bag, unwritable, capsys):
     bag = rewrite(clean_bag, tmp_path / "bad", _mutations)
-    opts = ["--checkpoint", str(checkpoint), "--device", "cpu", "--no-progress"]
+    opts = ["--checkpoint", str(untrained_generator), "--device", "cpu", "--no-progress"]
     assert main([str(bag), str(tmp_path / "out"), *opts]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(bag) in line and "/camera/labels, message 1: cannot decode" in line
@@ -198,14 +163,14 @@ def test_main_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, checkp
 
 
 @pytest.mark.slow
-def test_cli_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, checkpoint,
+def test_cli_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, untrained_generator,
                                                               clean_bag, unwritable):
     """As real processes: the issue's SerdeError and PermissionError tracebacks are one
     line naming the file and what was wrong, exit code 2."""
     bag = rewrite(clean_bag, tmp_path / "bad", _mutations)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     base = [sys.executable, "-m", "scmis_ros.bag_augment"]
-    opts = ["--checkpoint", str(checkpoint), "--device", "cpu", "--no-progress"]
+    opts = ["--checkpoint", str(untrained_generator), "--device", "cpu", "--no-progress"]
     proc = subprocess.run([*base, str(bag), str(tmp_path / "out"), *opts], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
@@ -219,14 +184,14 @@ def test_cli_corrupt_bag_and_unwritable_output_one_line_exit_2(tmp_path, checkpo
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 
-def test_library_unwritable_output_is_a_bag_error(synth, clean_bag, unwritable):
+def test_library_unwritable_output_is_a_bag_error(untrained_synth, clean_bag, unwritable):
     with pytest.raises(BagError, match="cannot write there"):
-        augment_bag(clean_bag, unwritable, synth, progress=False)
+        augment_bag(clean_bag, unwritable, untrained_synth, progress=False)
 
 
-def test_cli_skip_prints_counted_warnings(tmp_path, checkpoint, clean_bag, capsys):
+def test_cli_skip_prints_counted_warnings(tmp_path, untrained_generator, clean_bag, capsys):
     bag = rewrite(clean_bag, tmp_path / "bad", _mutations)
-    assert main([str(bag), str(tmp_path / "out"), "--checkpoint", str(checkpoint),
+    assert main([str(bag), str(tmp_path / "out"), "--checkpoint", str(untrained_generator),
                  "--device", "cpu", "--no-progress", "--on-corrupt", "skip"]) == 0
     captured = capsys.readouterr()
     assert captured.err.count("warning: ") == 3 and "3 corrupt skipped" in captured.out

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("rosbags", reason="the rosbags library is not installed")
 
+from bag_fixtures import read_all  # noqa: E402
 from scmis_core.finetune import OnlineFinetuner  # noqa: E402
 from scmis_core.segment import Segmenter  # noqa: E402
 from scmis_ros import image_codecs  # noqa: E402
@@ -90,14 +91,6 @@ def models(tmp_path_factory):
         tuner.add(rgb[::2, ::2], depth[::2, ::2], 1 + (rgb[::2, ::2, 0] // 32).astype(np.int64))
     tuner.train_step(batch_size=2)
     return write_generator_checkpoint(folder / "gen.pt"), tuner.save(folder / "seg.pt")
-
-
-def read_all(bag: Path) -> dict[str, list[tuple[int, bytes]]]:
-    out: dict[str, list[tuple[int, bytes]]] = {}
-    with open_bag(bag) as reader:
-        for conn, timestamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((timestamp, bytes(raw)))
-    return out
 
 
 def test_unlabelled_realsense_bag_with_labels_from(tmp_path, models, capsys):

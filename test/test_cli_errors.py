@@ -57,21 +57,6 @@ def bad_ckpt(tmp_path, request):
 
 
 @pytest.fixture
-def unwritable(tmp_path):
-    """A folder path whose creation fails with PermissionError, also for root."""
-    if os.geteuid() != 0:
-        parent = tmp_path / "locked"
-        parent.mkdir()
-        parent.chmod(0o500)
-        yield parent / "out"
-        parent.chmod(0o700)
-        return
-    if not Path("/sys").is_dir():
-        pytest.skip("running as root without /sys: no folder refuses root")
-    yield Path("/sys/scmis-test-unwritable/out")
-
-
-@pytest.fixture
 def non_utf8_yaml(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: caf\u00e9\ntrain:\n  steps: 3\n".encode("latin-1"))

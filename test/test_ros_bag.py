@@ -16,25 +16,15 @@ import pytest
 
 pytest.importorskip("rosbags", reason="the rosbags library is not installed")
 
-from scmis_core.synthesize import Synthesizer  # noqa: E402
+from bag_fixtures import leftovers, read_all  # noqa: E402
 from scmis_ros.bag_augment import augment_bag, find_topics, main  # noqa: E402
 from scmis_ros.bag_io import Topics  # noqa: E402
 from scmis_ros.bags import BagError, open_bag, typestore  # noqa: E402
 from scmis_ros.conversions import image_to_numpy, labels_from_image, stamp_ns  # noqa: E402
-from scmis_ros.fixtures import write_generator_checkpoint, write_rooms_bag  # noqa: E402
+from scmis_ros.fixtures import write_rooms_bag  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "sensor_msgs/msg/Image"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_generator_checkpoint(tmp_path_factory.mktemp("gen") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def synth(checkpoint):
-    return Synthesizer.from_checkpoint(checkpoint, device="cpu")
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
@@ -42,24 +32,12 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def read_all(bag: Path) -> dict[str, list[tuple[int, bytes]]]:
-    out: dict[str, list[tuple[int, bytes]]] = {}
-    with open_bag(bag) as reader:
-        for conn, timestamp, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((timestamp, bytes(raw)))
-    return out
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
-
-
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, synth, storage):
+def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, untrained_synth, storage):
     src = write_rooms_bag(tmp_path / "in", storage, frames=4, height=24, width=32)
     before = tree_hashes(src)
     out = tmp_path / "out"
-    result = augment_bag(src, out, synth, mode="rgbd", ratio=0.5, seed=3, progress=False)
+    result = augment_bag(src, out, untrained_synth, mode="rgbd", ratio=0.5, seed=3, progress=False)
     assert tree_hashes(src) == before  # the input bag's files are unchanged
     assert result["storage"] == storage and result["mixed"] == 4
     assert (out / "metadata.yaml").is_file() and leftovers(tmp_path) == []
@@ -115,11 +93,11 @@ def test_round_trip_keeps_originals_and_adds_complete_topics(tmp_path, synth, st
         assert replaced >= 1
 
 
-def test_storage_conversion_and_namespace(tmp_path, synth):
+def test_storage_conversion_and_namespace(tmp_path, untrained_synth):
     src = write_rooms_bag(tmp_path / "in", "sqlite3", frames=2, height=16, width=16)
     out = tmp_path / "out_mcap"
-    result = augment_bag(src, out, synth, storage="mcap", namespace="/aug", progress=False,
-                         preview=tmp_path / "preview.png")
+    result = augment_bag(src, out, untrained_synth, storage="mcap", namespace="/aug",
+                         progress=False, preview=tmp_path / "preview.png")
     assert result["storage"] == "mcap" and list(out.glob("*.mcap"))
     from PIL import Image as PILImage
 
@@ -144,24 +122,24 @@ class _Shim:
         return self.inner.synth(labels, seed=seed)
 
 
-def test_interrupted_run_leaves_nothing(tmp_path, synth):
+def test_interrupted_run_leaves_nothing(tmp_path, untrained_synth):
     src = write_rooms_bag(tmp_path / "in", "mcap", frames=5, height=16, width=16)
     before = tree_hashes(src)
     with pytest.raises(KeyboardInterrupt):
-        augment_bag(src, tmp_path / "out", _Shim(synth, 3), progress=False)
+        augment_bag(src, tmp_path / "out", _Shim(untrained_synth, 3), progress=False)
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
     assert tree_hashes(src) == before
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, checkpoint):
+def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, untrained_generator):
     # 400 frames: the augmentation loop runs for seconds, so the Ctrl-C below lands inside
     # it even on an idle machine (40 frames finished in half a second there).
     src = write_rooms_bag(tmp_path / "in", "sqlite3", frames=400, height=48, width=64)
     before = tree_hashes(src)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "scmis_ros.bag_augment", str(src),
-                             str(tmp_path / "out"), "--checkpoint", str(checkpoint),
+                             str(tmp_path / "out"), "--checkpoint", str(untrained_generator),
                              "--device", "cpu"], env=env, cwd=tmp_path,
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -177,10 +155,10 @@ def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, checkpoint):
     assert tree_hashes(src) == before
 
 
-def test_overwrite_is_refused_unless_asked(tmp_path, checkpoint, capsys):
+def test_overwrite_is_refused_unless_asked(tmp_path, untrained_generator, capsys):
     src = write_rooms_bag(tmp_path / "in", "mcap", frames=2, height=16, width=16)
     out = tmp_path / "out"
-    args = [str(src), str(out), "--checkpoint", str(checkpoint), "--device", "cpu",
+    args = [str(src), str(out), "--checkpoint", str(untrained_generator), "--device", "cpu",
             "--no-progress"]
     assert main(args) == 0
     first = read_all(out)
@@ -208,7 +186,7 @@ def _error_line(proc):
     return lines[0]
 
 
-def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, checkpoint, capsys):
+def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, untrained_generator, capsys):
     """Issue 14, defect 1: `bag_augment P/inner P --overwrite` deleted P/inner (the input)
     and P/other.txt and exited 0."""
     src = write_rooms_bag(tmp_path / "small_bag", "mcap", frames=2, height=16, width=16)
@@ -220,7 +198,7 @@ def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, checkpoint
     shutil.copytree(src, inner)
     (parent / "other.txt").write_text("keep\n")
     before = tree_hashes(parent)
-    common = ["--checkpoint", checkpoint, "--device", "cpu", "--no-progress"]
+    common = ["--checkpoint", untrained_generator, "--device", "cpu", "--no-progress"]
     proc = _run_cli([inner, parent, "--overwrite", *common], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "contains the input" in _error_line(proc)
@@ -237,16 +215,16 @@ def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, checkpoint
     assert tree_hashes(parent) == before and tree_hashes(inner) == tree_hashes(src)
 
 
-def test_overwrite_refuses_an_augmented_bag_that_gained_foreign_files(tmp_path, synth):
+def test_overwrite_refuses_an_augmented_bag_that_gained_foreign_files(tmp_path, untrained_synth):
     src = write_rooms_bag(tmp_path / "in", "mcap", frames=1, height=16, width=16)
     out = tmp_path / "out"
-    augment_bag(src, out, synth, progress=False)
+    augment_bag(src, out, untrained_synth, progress=False)
     (out / "notes.txt").write_text("mine")
     with pytest.raises(BagError, match=r"does not write \(notes.txt\)"):
-        augment_bag(src, out, synth, progress=False, overwrite=True)
+        augment_bag(src, out, untrained_synth, progress=False, overwrite=True)
     assert (out / "notes.txt").read_text() == "mine" and (out / "metadata.yaml").is_file()
     (out / "notes.txt").unlink()
-    augment_bag(src, out, synth, progress=False, overwrite=True, seed=5)
+    augment_bag(src, out, untrained_synth, progress=False, overwrite=True, seed=5)
     assert leftovers(tmp_path) == []
 
 
@@ -281,7 +259,7 @@ def _bag_with(tmp_path, name, topics):
     ("wrong_encoding", ["/seg/labels", "message 0", "expected encoding", "'rgb8'"]),
     ("ids_out_of_range", ["/seg/labels", "message 1", "0..40"]),
 ])
-def test_clear_errors_and_no_output(tmp_path, synth, case, words):
+def test_clear_errors_and_no_output(tmp_path, untrained_synth, case, words):
     rgb = np.zeros((8, 8, 3), np.uint8)
     labels = np.ones((8, 8), np.uint8)
     if case == "missing":
@@ -303,7 +281,7 @@ def test_clear_errors_and_no_output(tmp_path, synth, case, words):
         src = _bag_with(tmp_path, "bag", {"/seg/labels": [("mono8", labels),
                                                           ("mono8", labels * 99)]})
     with pytest.raises(BagError) as info:
-        augment_bag(src, tmp_path / "out", synth, progress=False)
+        augment_bag(src, tmp_path / "out", untrained_synth, progress=False)
     for word in words:
         assert word in str(info.value)
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
@@ -342,7 +320,7 @@ def _writer_process(out):
     return proc
 
 
-def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, synth):
+def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, untrained_synth):
     """Issue 14 defect 6: a SIGKILLed run left .NAME.tmp-* folders that no rerun removed.
     The next run removes those of dead processes and keeps a live run's."""
     src = write_rooms_bag(tmp_path / "in", "mcap", frames=2, height=16, width=16)
@@ -355,7 +333,7 @@ def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, synth):
     live = _writer_process(out)
     try:
         mine = [name for name in leftovers(tmp_path) if f"-{live.pid}-" in name]
-        augment_bag(src, out, synth, progress=False)
+        augment_bag(src, out, untrained_synth, progress=False)
         assert leftovers(tmp_path) == mine  # the dead run's folder is gone, the live one's not
         assert (out / "metadata.yaml").is_file()
     finally:
