@@ -1,14 +1,17 @@
 """Typed configuration for every scmis_core command.
 
-One dataclass tree (data, model, loss, train, eval) is loaded from a YAML file with
-``yaml.safe_load``, overridden with dotted ``key=value`` arguments (``train.batch_size=4``),
-validated once with errors that name the key, what was expected and what was found, and saved
-as YAML beside every run and inside every checkpoint (as a plain dict).
+One dataclass tree (data, model, loss, train, eval for the GAN; segment for segmenter
+training) is loaded from a YAML file with ``yaml.safe_load``, overridden with dotted
+``key=value`` arguments (``train.batch_size=4``), validated once with errors that name the key,
+what was expected and what was found, and saved as YAML beside every run and inside every
+checkpoint (as a plain dict).
 
 Each field carries its documentation and its constraint in ``dataclasses.field(metadata=...)``:
 ``help`` (one line), and optionally ``choices`` (allowed values) or ``range`` ((lo, hi),
 inclusive, ``None`` for an open end). ``python -m scmis_core.config`` prints every key with its
-default and help, and validates a file when given one.
+default and help, and validates a file when given one. :func:`add_section_flags` turns the
+fields of a section into ``--flag`` shorthands (``segment train --steps 100`` =
+``segment.steps=100``) whose help, type and choices come from the same metadata.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Iterable
 import yaml
 
 from .cli import entry_point
-from .variants import DISC_INPUTS, VARIANTS, pair_error, resolve_disc
+from .variants import DISC_INPUTS, SEGMENTER_ARCHS, VARIANTS, pair_error, resolve_disc
 
 
 class ConfigError(ValueError):
@@ -171,6 +174,57 @@ class EvalConfig:
 
 
 @dataclass
+class SegmentConfig:
+    """Segmenter training (``python -m scmis_core.segment train``, the experiments' judges and
+    segmenters); the data comes from the ``data`` section."""
+
+    arch: str = _f("unet-rgbd", "segmenter architecture", choices=tuple(SEGMENTER_ARCHS))
+    arch_kwargs: dict[str, Any] = _f({}, "arguments of the architecture, e.g. {base_width: 16, "
+                                     "decoder_blocks: 1}")
+    steps: int = _f(600, "optimiser steps", range=(1, None))
+    batch_size: int = _f(8, "images per step", range=(1, None))
+    optimizer: str = _f("adamw", "optimiser: adamw | sgd", choices=("adamw", "sgd"))
+    lr: float = _f(2e-3, "peak learning rate of the schedule (> 0)", range=(0.0, 10.0))
+    weight_decay: float = _f(1e-4, "weight decay of the optimiser", range=(0.0, None))
+    momentum: float = _f(0.9, "SGD momentum (sgd only)", range=(0.0, 1.0))
+    schedule: str = _f("onecycle", "learning-rate schedule: onecycle | constant",
+                       choices=("onecycle", "constant"))
+    class_weights: str = _f("eq3", "class weights of the loss: eq3 (per-batch inverse "
+                            "frequency) | median (median frequency) | none",
+                            choices=("eq3", "median", "none"))
+    max_class_weight: float = _f(100.0, "upper clamp of the eq3 class weights",
+                                 range=(0.0, None))
+    scale_min: float = _f(1.0, "smallest random rescaling of a training image (then crop / "
+                          "pad to the size)", range=(0.1, 10.0))
+    scale_max: float = _f(1.0, "largest random rescaling of a training image (>= scale_min)",
+                          range=(0.1, 10.0))
+    multiscale_loss: bool = _f(True, "supervise the side outputs of ESANet too")
+    seed: int = _f(0, "seed of batches, weights, augmentation and mixing",
+                   range=(0, 2**31 - 1))
+    train_frames: int = _f(0, "train on the first N training frames (0 = all)",
+                           range=(0, None))
+    cache_mb: int = _f(1024, "keep the training frames in memory when they fit in this many "
+                       "MiB (0 = never)", range=(0, None))
+    eval_frames: int = _f(0, "test frames evaluated (0 = all)", range=(0, None))
+    eval_every: int = _f(0, "steps between test evaluations (0 = only at the end)",
+                         range=(0, None))
+    ckpt_every: int = _f(0, "steps between step checkpoints (0 = none)", range=(0, None))
+    keep_last: int = _f(2, "step checkpoints kept", range=(1, None))
+    log_every: int = _f(20, "steps between metric log lines", range=(1, None))
+    backbone_weights: str = _f("", "local torchvision-format ResNet weights for the ESANet "
+                               "encoder (never downloaded)")
+    mix_checkpoint: str = _f("", "generator checkpoint for online class mixing (empty = off)")
+    mix_ratio: float = _f(0.7, "class-mix ratio: share of the classes replaced",
+                          range=(0.0, 1.0))
+    mix_mode: str = _f("rgb", "what class mixing replaces: rgb | depth | rgbd",
+                       choices=("rgb", "depth", "rgbd"))
+    mix_p: float = _f(0.5, "probability that a training sample is mixed", range=(0.0, 1.0))
+    mix_raw_weights: bool = _f(False, "mix with the generator's raw weights instead of its EMA "
+                               "weights")
+    tensorboard: bool = _f(True, "write metrics.jsonl and TensorBoard logs")
+
+
+@dataclass
 class Config:
     """The whole configuration tree."""
 
@@ -180,6 +234,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON/``torch.save`` safe)."""
@@ -207,6 +262,12 @@ class Config:
                 (dev.startswith("cuda:") and dev[5:].isdigit())):
             raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, "
                               f"found {dev!r}")
+        seg = self.segment
+        if seg.lr == 0:
+            raise ConfigError(f"segment.lr: expected a value in (0, 10.0], found {seg.lr!r}")
+        if seg.scale_min > seg.scale_max:
+            raise ConfigError(f"segment.scale_min: expected at most segment.scale_max = "
+                              f"{seg.scale_max}, found {seg.scale_min}")
         return self
 
 
@@ -216,6 +277,12 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against a field type; ints are accepted for floats."""
+    if typing.get_origin(tp) is dict:  # dict[str, Any]: a mapping with string keys
+        value = {} if value is None else value
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{key}: expected a mapping of names to values, found "
+                              f"{value!r} ({type(value).__name__})")
+        return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         try:
             value = float(value)
@@ -309,16 +376,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _set_path(data: dict[str, Any], path: list[str], value: Any, what: str) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{what}: {part} is not a section")
+    node[path[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Apply dotted overrides to a nested dict (in place) and return it."""
     for text in overrides:
         path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {text!r}: {part} is not a section")
-        node[path[-1]] = value
+        _set_path(data, path, value, f"override {text!r}")
     return data
 
 
@@ -346,24 +417,34 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Load ``path`` (or the defaults), apply dotted overrides and validate once.
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
+                values: dict[str, Any] | None = None) -> Config:
+    """Load ``path`` (or the defaults), apply dotted overrides, then ``values`` (dotted key ->
+    typed value, e.g. the flags of :func:`section_flag_values`), and validate once.
 
     The config name defaults to the file's stem.
     """
     data: dict[str, Any] = {}
     overrides = list(overrides)
+    values = dict(values or {})
     if path is None:
         apply_overrides(data, overrides)
+        _apply_values(data, values)
         return from_dict(data)
     data = load_yaml(path)
     data.setdefault("name", Path(path).stem)
     try:
         apply_overrides(data, overrides)
+        _apply_values(data, values)
         return from_dict(data)
     except ConfigError as exc:  # name the file as well as the key
-        raise ConfigError(f"config file {path}{' with overrides' if overrides else ''}: "
-                          f"{exc}") from None
+        changed = " with overrides" if overrides or values else ""
+        raise ConfigError(f"config file {path}{changed}: {exc}") from None
+
+
+def _apply_values(data: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        _set_path(data, key.split("."), value, key)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -382,6 +463,73 @@ def describe(node: Any = None, prefix: str = "") -> list[str]:
         else:
             lines.append(f"{prefix}{f.name} = {value!r}  # {f.metadata.get('help', '')}")
     return lines
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_section_flags(parser: argparse.ArgumentParser, section: str,
+                      aliases: dict[str, tuple[str, ...]] | None = None) -> None:
+    """One ``--flag`` per field of config section ``section`` (e.g. ``"segment"``): a shorthand
+    for the dotted override ``section.field=value``, with the field's help, type and choices.
+
+    Every flag defaults to None (not given), so a value from the YAML file is only replaced
+    by a flag that is given; booleans get ``--flag`` / ``--no-flag``, mappings ``--flag
+    KEY=VALUE ...``. ``aliases`` adds further option strings to a field's flag. Read the
+    given ones back with :func:`section_flag_values`.
+    """
+    node = getattr(Config(), section)
+    hints = typing.get_type_hints(type(node))
+    group = parser.add_argument_group(
+        f"{section} options", f"shorthands of the dotted overrides {section}.KEY=VALUE; "
+        f"given flags replace the --config file's values (python -m scmis_core.config lists "
+        f"every key)")
+    for f in dataclasses.fields(node):
+        tp, default = hints[f.name], getattr(node, f.name)
+        names = (_flag(f.name),) + tuple((aliases or {}).get(f.name, ()))
+        text = f"{f.metadata.get('help', '')} (default {default!r})"
+        kwargs: dict[str, Any] = {"dest": f"{section}__{f.name}", "default": None,
+                                  "help": text.replace("%", "%%")}
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(tp) is dict:
+            kwargs.update(nargs="*", metavar="KEY=VALUE")
+        else:
+            kwargs.update(type=tp, metavar=f.name.upper())
+            if "choices" in f.metadata:
+                kwargs.update(choices=f.metadata["choices"], metavar=None)
+        group.add_argument(*names, **kwargs)
+
+
+def _parse_pairs(items: Iterable[str], flag: str) -> dict[str, Any]:
+    """``["block=basic", "base_width=16"]`` -> {"block": "basic", "base_width": 16} (YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE (e.g. base_width=16)")
+        key, raw = item.split("=", 1)
+        if "." in key:
+            raise ConfigError(f"{flag} {item!r}: expected an argument name such as "
+                              "base_width; put dotted overrides before this flag")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def section_flag_values(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """The :func:`add_section_flags` flags that were given: {"section.field": value}."""
+    out = {}
+    for f in dataclasses.fields(getattr(Config(), section)):
+        value = getattr(args, f"{section}__{f.name}", None)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = _parse_pairs(value, _flag(f.name))
+        out[f"{section}.{f.name}"] = value
+    return out
 
 
 @entry_point

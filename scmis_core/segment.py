@@ -6,8 +6,10 @@ trains a segmenter on the training split of the data config (any data source);
 accuracy on the test split (and a confusion-matrix PNG). A trained segmenter is the
 semantic-consistency judge of ``scmis_core.evaluate`` (generated RGB + real depth, as in the
 paper) and the network of the augmentation experiments (``scmis_core.experiments``).
-Architectures are chosen by name from :data:`SEGMENTERS`; training options are the fields
-of :class:`SegmentOptions` (one ``--flag`` each on the command line).
+Architectures are chosen by name from :data:`SEGMENTERS`; training options are the
+``segment`` section of the config (:class:`~scmis_core.config.SegmentConfig`): a ``segment:``
+section of ``--config``, dotted ``segment.KEY=VALUE`` overrides, or the ``--flag`` shorthand of
+each key (``--steps 100`` = ``segment.steps=100``).
 
 A run folder holds ``options.json``, ``metrics.jsonl``, ``tb/`` (TensorBoard),
 ``step_NNNNNNN.pt`` (every ``ckpt_every`` steps; the last ``keep_last`` kept),
@@ -27,7 +29,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,11 +39,11 @@ from torch import nn
 from tqdm import tqdm
 
 from .atomic_files import remove_stale_temp_files
-from .checkpoint import (CheckpointError, list_step_checkpoints, load_checkpoint,
-                         load_module_state)
+from .checkpoint import CheckpointError, list_step_checkpoints, load_module_state
 from .cli import (add_config_arguments, add_device_argument, entry_point, parse_size,
                   writable_folder, writable_parent)
-from .config import DataConfig, from_dict
+from .config import (Config, DataConfig, SegmentConfig, add_section_flags, from_dict,
+                     load_config, section_flag_values)
 from .data.base import LabelledDataset
 from .data.registry import dataset_from_config
 from .data.transforms import TorchDataset, inverse_frequency_weights
@@ -59,18 +60,24 @@ from .resources import (DEFAULT_MAX_MEMORY_MB, ResourceLimitError, check_limit,
                         count_parameters)
 from .runtime import (atomic_write_text, capture_rng_state, restore_rng_state, seed_everything,
                       select_device)
+from .variants import SEGMENTER_ARCHS
+
+_FAMILIES: dict[str, Callable[..., nn.Module]] = {"unet": SmallRGBDUNet,
+                                                  "esanet": build_esanet}
+
+
+def _constructor(family: str, fixed: dict[str, Any]) -> Callable[..., nn.Module]:
+    return lambda n, **kw: _FAMILIES[family](n, **{**fixed, **kw})
+
 
 #: name -> constructor(num_classes, **arch_kwargs) returning a module
-#: ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,N,H,W)`` over ids 1..N.
-#: Modules whose ``forward`` takes ``return_sides=True`` get multi-scale supervision.
+#: ``forward(rgb (B,3,H,W), depth (B,1,H,W)) -> logits (B,N,H,W)`` over ids 1..N, built from
+#: the plain table :data:`scmis_core.variants.SEGMENTER_ARCHS` (what ``segment.arch`` accepts).
+#: Modules whose ``forward`` takes ``return_sides=True`` (ESANet) get multi-scale supervision.
 SEGMENTERS: dict[str, Callable[..., nn.Module]] = {
-    "unet-rgbd": lambda n, **kw: SmallRGBDUNet(n, **kw),
-    "unet-rgb": lambda n, **kw: SmallRGBDUNet(n, use_depth=False, **kw),
-    "esanet": lambda n, **kw: build_esanet(n, **kw),
-    "esanet-r18": lambda n, **kw: build_esanet(n, **{"encoder": "resnet18", **kw}),
-    "esanet-r34": lambda n, **kw: build_esanet(n, **{"encoder": "resnet34", **kw}),
-}
-_SIDE_OUTPUTS = ("esanet", "esanet-r18", "esanet-r34")
+    name: _constructor(family, fixed) for name, (family, fixed) in SEGMENTER_ARCHS.items()}
+_SIDE_OUTPUTS = tuple(name for name, (family, _) in SEGMENTER_ARCHS.items()
+                      if family == "esanet")
 
 
 class Segmenter:
@@ -91,18 +98,18 @@ class Segmenter:
         weights by name (``"rooms-judge"``: :func:`scmis_core.pretrained.resolve`)."""
         dev = select_device(device) if isinstance(device, str) else device
         path = resolve(path, "segmenter")
-        state = load_checkpoint(path, kind="segmenter")
-        arch = state["config"]["arch"]
+        ckpt = SegmenterCheckpoint.load(path)
+        arch = ckpt.config["arch"]
         if arch not in SEGMENTERS:
             raise CheckpointError(f"checkpoint {path}: unknown segmenter {arch!r}; expected "
                                   f"one of {', '.join(SEGMENTERS)}")
-        kwargs = state["config"].get("arch_kwargs", {})
+        kwargs = ckpt.config.get("arch_kwargs", {})
         try:
             if not isinstance(kwargs, dict):
                 raise TypeError(f"arch_kwargs is a {type(kwargs).__name__}")
 
             def build() -> nn.Module:
-                return SEGMENTERS[arch](state["num_classes"], **kwargs)
+                return SEGMENTERS[arch](ckpt.num_classes, **kwargs)
 
             # the stored arguments decide the size: count the weights before building
             check_limit(count_parameters(build), max_memory_mb,
@@ -113,9 +120,8 @@ class Segmenter:
                 raise
             raise CheckpointError(f"checkpoint {path}: its {arch} arguments do not build a "
                                   f"network ({' '.join(str(exc).split())})") from None
-        load_module_state(model, state["models"]["segmenter"], path, "segmenter")
-        return cls(model, int(state["num_classes"]), list(state.get("class_names", [])), dev,
-                   state["config"])
+        load_module_state(model, ckpt.models["segmenter"], path, "segmenter")
+        return cls(model, ckpt.num_classes, list(ckpt.class_names), dev, ckpt.config)
 
     @torch.no_grad()
     def predict(self, rgb: torch.Tensor, depth: torch.Tensor | None) -> torch.Tensor:
@@ -177,66 +183,7 @@ class Segmenter:
 
 
 # --------------------------------------------------------------------------------------------
-# Options, losses, class weights, augmentation.
-
-
-@dataclass
-class SegmentOptions:
-    """Every training option of :func:`train_segmenter` (``--flag`` per field on the CLI)."""
-
-    arch: str = "unet-rgbd"
-    arch_kwargs: dict[str, Any] = field(default_factory=dict)
-    steps: int = 600
-    batch_size: int = 8
-    optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 2e-3  # peak learning rate of the OneCycle schedule
-    weight_decay: float = 1e-4
-    momentum: float = 0.9  # SGD only
-    schedule: str = "onecycle"  # onecycle | constant
-    class_weights: str = "eq3"  # eq3 (per-batch inverse frequency) | median | none
-    max_class_weight: float = 100.0
-    scale_min: float = 1.0  # random rescaling of each training image, then crop/pad to size
-    scale_max: float = 1.0
-    multiscale_loss: bool = True  # side outputs of ESANet supervised too
-    seed: int = 0
-    train_frames: int = 0  # use the first N training frames (0 = all): low-data settings
-    cache_mb: int = 1024  # keep the training frames in memory when they fit (0 = never)
-    eval_frames: int = 0  # test frames evaluated (0 = all)
-    eval_every: int = 0  # steps between test evaluations (0 = only at the end)
-    ckpt_every: int = 0  # steps between step checkpoints (0 = none)
-    keep_last: int = 2
-    log_every: int = 20
-    backbone_weights: str = ""  # local torchvision-format ResNet weights (ESANet encoders)
-    mix_checkpoint: str = ""  # generator checkpoint for online class mixing ("" = off)
-    mix_ratio: float = 0.7
-    mix_mode: str = "rgb"  # rgb | depth | rgbd
-    mix_p: float = 0.5  # probability that a training sample is mixed
-    mix_raw_weights: bool = False  # generator's raw weights instead of its EMA weights
-    tensorboard: bool = True
-
-    def validate(self) -> "SegmentOptions":
-        """Raise ValueError naming the option, what was expected and what was found."""
-        checks = [
-            ("arch", self.arch in SEGMENTERS, f"one of {', '.join(SEGMENTERS)}"),
-            ("steps", self.steps >= 1, "an integer >= 1"),
-            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
-            ("optimizer", self.optimizer in ("adamw", "sgd"), "adamw or sgd"),
-            ("lr", 0 < self.lr <= 10, "a value in (0, 10]"),
-            ("schedule", self.schedule in ("onecycle", "constant"), "onecycle or constant"),
-            ("class_weights", self.class_weights in ("eq3", "median", "none"),
-             "eq3, median or none"),
-            ("scale_min", 0.1 <= self.scale_min <= self.scale_max <= 10,
-             "0.1 <= scale_min <= scale_max <= 10"),
-            ("train_frames", self.train_frames >= 0, "an integer >= 0"),
-            ("mix_ratio", 0 <= self.mix_ratio <= 1, "a value in [0, 1]"),
-            ("mix_mode", self.mix_mode in ("rgb", "depth", "rgbd"), "rgb, depth or rgbd"),
-            ("mix_p", 0 <= self.mix_p <= 1, "a value in [0, 1]"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"segment option {name}: expected {expected}, found "
-                                 f"{getattr(self, name)!r}")
-        return self
+# Losses, class weights, augmentation.
 
 
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor,
@@ -359,7 +306,7 @@ def confusion_report(conf: ConfusionMatrix, class_names: Sequence[str]) -> dict[
 # Training.
 
 
-def _open_train_set(data_cfg: DataConfig, opts: SegmentOptions,
+def _open_train_set(data_cfg: DataConfig, opts: SegmentConfig,
                     train_set: LabelledDataset | None) -> LabelledDataset:
     dataset = train_set if train_set is not None else dataset_from_config(
         data_cfg, data_cfg.train_split)
@@ -373,7 +320,7 @@ def _open_train_set(data_cfg: DataConfig, opts: SegmentOptions,
     return dataset
 
 
-def _build_model(opts: SegmentOptions, num_classes: int) -> nn.Module:
+def _build_model(opts: SegmentConfig, num_classes: int) -> nn.Module:
     try:
         model = SEGMENTERS[opts.arch](num_classes, **opts.arch_kwargs)
     except TypeError as exc:
@@ -381,20 +328,20 @@ def _build_model(opts: SegmentOptions, num_classes: int) -> nn.Module:
                          f"{opts.arch}: {exc}") from None
     if opts.backbone_weights:
         if not opts.arch.startswith("esanet"):
-            raise ValueError(f"backbone_weights: only ESANet architectures load ResNet "
-                             f"weights, found arch {opts.arch!r}")
+            raise ValueError(f"segment.backbone_weights: only ESANet architectures load "
+                             f"ResNet weights, found segment.arch {opts.arch!r}")
         load_backbone_weights(model, opts.backbone_weights)
     return model
 
 
-def _optimizer(opts: SegmentOptions, model: nn.Module) -> torch.optim.Optimizer:
+def _optimizer(opts: SegmentConfig, model: nn.Module) -> torch.optim.Optimizer:
     if opts.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=opts.momentum,
                                weight_decay=opts.weight_decay, nesterov=False)
     return torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
 
 
-def _schedule(opts: SegmentOptions, opt: torch.optim.Optimizer):
+def _schedule(opts: SegmentConfig, opt: torch.optim.Optimizer):
     if opts.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=opts.steps)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
@@ -409,30 +356,30 @@ def train_segmenter(data_cfg: DataConfig, out: str | Path, *, arch: str = "unet-
     """Train a segmenter on ``data_cfg``'s training split; write ``out/segmenter.pt``.
 
     Defaults: AdamW with a OneCycle schedule, the data config's flips / crops,
-    class-balanced (eq. 3) cross-entropy. Any other :class:`SegmentOptions` field can be
-    given as a keyword (``optimizer="sgd"``, ``class_weights="median"``, ``scale_max=1.4``,
-    ``mix_checkpoint=...``). ``test_cfg`` evaluates on another data config's test split
-    (e.g. train on an augmented folder, test on the real data); ``train_set`` replaces the
-    training split. ``resume`` continues from the newest ``out/step_*.pt``. Returns test
-    mIoU / pixel accuracy / per-class IoU and the checkpoint path.
+    class-balanced (eq. 3) cross-entropy. Any other key of
+    :class:`~scmis_core.config.SegmentConfig` can be given as a keyword (``optimizer="sgd"``,
+    ``class_weights="median"``, ``scale_max=1.4``, ``mix_checkpoint=...``); an unknown one is
+    a ConfigError. ``test_cfg`` evaluates on another data config's test split (e.g. train on
+    an augmented folder, test on the real data); ``train_set`` replaces the training split.
+    ``resume`` continues from the newest ``out/step_*.pt``. Returns test mIoU / pixel
+    accuracy / per-class IoU and the checkpoint path.
     """
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(SegmentOptions)})
-    if unknown:
-        raise ValueError(f"train_segmenter: unknown options {unknown}; expected fields of "
-                         "SegmentOptions")
-    opts = SegmentOptions(arch=arch, arch_kwargs=dict(arch_kwargs or {}), steps=steps,
-                          batch_size=batch_size, lr=lr, seed=seed, **options).validate()
+    opts = from_dict({"segment": {"arch": arch, "arch_kwargs": dict(arch_kwargs or {}),
+                                  "steps": steps, "batch_size": batch_size, "lr": lr,
+                                  "seed": seed, **options}}).segment
     return SegmenterTrainer(data_cfg, out, opts, device=device, progress=progress,
                             test_cfg=test_cfg, train_set=train_set).fit(resume=resume)
 
 
 class SegmenterTrainer:
-    """Builds data, model, optimiser, schedule and mixer from options; trains and evaluates."""
+    """Builds data, model, optimiser, schedule and mixer from the ``segment`` section of the
+    config (validated here too); trains and evaluates."""
 
-    def __init__(self, data_cfg: DataConfig, out: str | Path, opts: SegmentOptions, *,
+    def __init__(self, data_cfg: DataConfig, out: str | Path, opts: SegmentConfig, *,
                  device: str = "auto", progress: bool = True,
                  test_cfg: DataConfig | None = None,
                  train_set: LabelledDataset | None = None):
+        Config(segment=opts).validate()  # errors name the key: segment.lr: expected ...
         self.data_cfg, self.opts, self.progress = data_cfg, opts, progress
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -452,7 +399,7 @@ class SegmenterTrainer:
         self.test = TorchDataset(test_set, data_cfg.height, data_cfg.width, train=False,
                                  max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
         if opts.batch_size > len(self.train):
-            raise ValueError(f"segment option batch_size: expected at most the "
+            raise ValueError(f"segment.batch_size: expected at most the "
                              f"{len(self.train)} training frames, found {opts.batch_size}")
         self.stream = BatchStream(self.train, opts.batch_size, opts.seed,
                                   data_cfg.num_workers)
@@ -662,48 +609,6 @@ class SegmenterTrainer:
 # Command line.
 
 
-def _parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    """``["block=basic", "base_width=16"]`` -> {"block": "basic", "base_width": 16} (YAML)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--model {item!r}: expected key=value (e.g. block=nbt1d)")
-        key, value = item.split("=", 1)
-        if "." in key:
-            raise ValueError(f"--model {item!r}: expected an architecture argument such as "
-                             "base_width=16; put dotted data overrides before --model")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def add_option_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per :class:`SegmentOptions` field (``--no-flag`` for booleans)."""
-    defaults = SegmentOptions()
-    for f in dataclasses.fields(SegmentOptions):
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        if f.name == "arch":
-            parser.add_argument(flag, default=value, choices=sorted(SEGMENTERS))
-        elif f.name == "arch_kwargs":
-            parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
-                                help="architecture arguments, e.g. block=basic base_width=16 "
-                                     "decoder_blocks=1")
-        elif isinstance(value, bool):
-            parser.add_argument(flag, default=value, action=argparse.BooleanOptionalAction)
-        else:
-            parser.add_argument(flag, type=type(value), default=value,
-                                help=f"(default {value!r})")
-
-
-def options_from_args(args: argparse.Namespace) -> SegmentOptions:
-    """:class:`SegmentOptions` from parsed :func:`add_option_arguments` flags."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegmentOptions)
-              if f.name != "arch_kwargs"}
-    return SegmentOptions(arch_kwargs=_parse_kwargs(args.model), **values).validate()
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``train`` / ``eval`` command line."""
     parser = argparse.ArgumentParser(prog="python -m scmis_core.segment",
@@ -713,14 +618,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a segmenter on the training split",
                         description="Data comes from the data section of --config and "
                         "dotted overrides (data.source=nyuv2 data.root=DIR data.height=480 "
-                        "data.width=640 data.random_crop=true data.flip=true).")
-    add_config_arguments(tr, "whose data section is used")
+                        "data.width=640 data.random_crop=true data.flip=true); training "
+                        "options from its segment section, segment.KEY=VALUE overrides and "
+                        "the flags below (applied last).")
+    add_config_arguments(tr, "whose data and segment sections are used")
     add_device_argument(tr)
     tr.add_argument("--out", required=True, help="run folder (segmenter.pt, step_*.pt, tb/)")
     tr.add_argument("--resume", action="store_true",
                     help="continue from the newest step_*.pt in --out")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_option_arguments(tr)
+    add_section_flags(tr, "segment", {"arch_kwargs": ("--model",)})
     ev = sub.add_parser("eval", help="mIoU of a segmenter checkpoint on a test split")
     ev.add_argument("--checkpoint", required=True, help="segmenter checkpoint, or the name "
                     "of shipped weights: rooms-judge")
@@ -737,15 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     """``python -m scmis_core.segment train|eval``."""
-    from .config import load_config
-
     args = build_parser().parse_args(argv)
     if args.command == "train":
         writable_folder(args.out)
-        cfg = load_config(args.config, args.overrides)
-        opts = options_from_args(args)
+        cfg = load_config(args.config, args.overrides, section_flag_values(args, "segment"))
         try:
-            result = SegmenterTrainer(cfg.data, args.out, opts, device=args.device,
+            result = SegmenterTrainer(cfg.data, args.out, cfg.segment, device=args.device,
                                       progress=not args.no_progress).fit(resume=args.resume)
         except TrainingInterrupted as exc:  # SIGTERM / SIGINT: checkpoint written
             print(str(exc), file=sys.stderr)

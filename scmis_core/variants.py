@@ -1,8 +1,10 @@
-"""What each generator variant produces and what each discriminator head judges.
+"""What each generator variant produces, what each discriminator head judges, and which
+segmenter architectures exist.
 
 Plain data (no torch), so that :meth:`scmis_core.config.Config.validate` can check a
-``model.variant`` / ``model.disc`` pair without building a network, and the model registry
-(:mod:`scmis_core.models`) builds from the same table.
+``model.variant`` / ``model.disc`` pair and a ``segment.arch`` without building a network, and
+the model registries (:mod:`scmis_core.models`, :data:`scmis_core.segment.SEGMENTERS`) build
+from the same tables.
 
 ``VARIANTS[name]`` says which generator class a variant uses, which decoders (and so which
 outputs) it has and which discriminator head it is trained with when ``model.disc`` is left
@@ -13,6 +15,7 @@ empty. ``DISC_INPUTS[head]`` says what a discriminator head judges: ``"rgb"`` (3
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,17 @@ def pair_error(variant: str, disc: str) -> str | None:
             f"generates only {' and '.join(spec.outputs)}; expected one of "
             f"{', '.join(fitting)} for this variant (or leave model.disc empty for its "
             f"default, {spec.default_disc})")
+
+
+#: Segmenter architectures (``segment.arch``): name -> (network family, fixed arguments).
+#: :data:`scmis_core.segment.SEGMENTERS` builds them: family ``"unet"`` is
+#: :class:`~scmis_core.models.segnet.SmallRGBDUNet`, ``"esanet"`` is
+#: :func:`~scmis_core.models.esanet.build_esanet` (with multi-scale side outputs); the
+#: ``segment.arch_kwargs`` of a run are added to the fixed arguments (and may replace them).
+SEGMENTER_ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
+    "unet-rgbd": ("unet", {}),
+    "unet-rgb": ("unet", {"use_depth": False}),
+    "esanet": ("esanet", {}),
+    "esanet-r18": ("esanet", {"encoder": "resnet18"}),
+    "esanet-r34": ("esanet", {"encoder": "resnet34"}),
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,93 @@ def test_non_finite_float_in_a_yaml_file(tmp_path):
     from scmis_core.config import from_dict
     with pytest.raises(ConfigError, match="train.lr_g"):
         from_dict({"train": {"lr_g": float("nan")}})
+
+
+def test_segment_section_from_yaml_and_dotted_overrides(tmp_path):
+    path = tmp_path / "seg.yaml"
+    path.write_text("data:\n  height: 32\n  width: 32\nsegment:\n  arch: esanet-r18\n"
+                    "  arch_kwargs: {base_width: 8}\n  steps: 50\n  lr: 1\n"
+                    "  scale_max: 1.5\n")
+    cfg = load_config(path, ["segment.steps=100", "segment.arch_kwargs.decoder_blocks=0"])
+    seg = cfg.segment
+    assert (seg.arch, seg.steps, seg.scale_max) == ("esanet-r18", 100, 1.5)
+    assert seg.arch_kwargs == {"base_width": 8, "decoder_blocks": 0}
+    assert isinstance(seg.lr, float) and seg.lr == 1.0
+    assert seg.optimizer == "adamw"  # untouched keys keep the defaults
+    save_config(cfg, tmp_path / "again.yaml")
+    assert load_config(tmp_path / "again.yaml").segment == seg
+
+
+@pytest.mark.parametrize("override, words", [
+    (["segment.lr=0"], ["segment.lr: expected a value in (0, 10.0]", "found 0.0"]),
+    (["segment.lr=11"], ["segment.lr: expected a value in [0.0, 10.0]", "found 11.0"]),
+    (["segment.lr=fast"], ["segment.lr: expected float", "'fast'"]),
+    (["segment.arch=resnet"], ["segment.arch: expected one of unet-rgbd", "esanet-r34",
+                               "'resnet'"]),
+    (["segment.mix_mode=cmyk"], ["segment.mix_mode", "rgbd", "'cmyk'"]),
+    (["segment.scale_min=1.2", "segment.scale_max=1.1"],
+     ["segment.scale_min: expected at most segment.scale_max = 1.1, found 1.2"]),
+    (["segment.arch_kwargs=3"], ["segment.arch_kwargs: expected a mapping", "3"]),
+    (["segment.warmup=3"], ["segment.warmup: unknown key", "mix_p"]),
+    (["segment.tensorboard=2"], ["segment.tensorboard: expected a bool"]),
+])
+def test_segment_errors_name_the_key(override, words):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, override)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_key_in_a_yaml_segment_section(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("segment:\n  stepz: 10\n")
+    with pytest.raises(ConfigError, match=r"config file .*bad.yaml: segment.stepz: unknown "
+                                          r"key; expected one of .*steps"):
+        load_config(path)
+
+
+def test_section_flags_are_shorthands_over_the_yaml(tmp_path):
+    import argparse
+
+    from scmis_core.config import SegmentConfig, add_section_flags, section_flag_values
+
+    parser = argparse.ArgumentParser()
+    add_section_flags(parser, "segment", {"arch_kwargs": ("--model",)})
+    help_text = parser.format_help()
+    for flag in ("--steps STEPS", "--mix-ratio MIX_RATIO", "--no-tensorboard",
+                 "--model [KEY=VALUE ...]", "peak learning rate"):
+        assert flag in help_text
+    path = tmp_path / "seg.yaml"
+    path.write_text("segment:\n  steps: 50\n  lr: 0.5\n  tensorboard: false\n")
+    # no flag given: the YAML's values stay (a flag's default never overwrites them)
+    args = parser.parse_args([])
+    assert section_flag_values(args, "segment") == {}
+    cfg = load_config(path, [], section_flag_values(args, "segment"))
+    assert (cfg.segment.steps, cfg.segment.lr, cfg.segment.tensorboard) == (50, 0.5, False)
+    # given flags win over the YAML and over dotted overrides
+    args = parser.parse_args(["--steps", "7", "--tensorboard", "--model", "widths=[4, 8]",
+                              "--mix-checkpoint", "2024"])
+    values = section_flag_values(args, "segment")
+    assert values == {"segment.steps": 7, "segment.tensorboard": True,
+                      "segment.arch_kwargs": {"widths": [4, 8]},
+                      "segment.mix_checkpoint": "2024"}
+    cfg = load_config(path, ["segment.steps=9"], values)
+    assert (cfg.segment.steps, cfg.segment.lr, cfg.segment.tensorboard) == (7, 0.5, True)
+    assert cfg.segment.mix_checkpoint == "2024" and cfg.segment.arch_kwargs == {"widths": [4, 8]}
+    # every field has a flag with the field's help
+    for f in dataclasses.fields(SegmentConfig):
+        assert "--" + f.name.replace("_", "-") in help_text
+        assert " ".join(f.metadata["help"].split())[:30] in " ".join(help_text.split())
+    with pytest.raises(ConfigError, match=r"config file .* with overrides: segment.lr"):
+        load_config(path, [], section_flag_values(parser.parse_args(["--lr", "-1"]),
+                                                  "segment"))
+    with pytest.raises(ConfigError, match="--arch-kwargs 'data.height=32': expected an "
+                                          "argument name"):
+        section_flag_values(parser.parse_args(["--model", "data.height=32"]), "segment")
+
+
+def test_cli_lists_the_segment_keys(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "segment.steps = 600  # optimiser steps" in out
+    assert "segment.arch_kwargs = {}" in out and "segment.mix_mode = 'rgb'" in out

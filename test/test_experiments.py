@@ -263,3 +263,32 @@ def test_table3_compares_generators_at_one_setting():
     assert lines[2].startswith("| mIoU (RGB, 0.7) | 30.33 ± 0.58 (n=3) (Δ +0.33, p=")
     assert "Paper Table 3 (RGB, 0.7): OASIS 47.56, SCMIS (Only RGB) 47.67, SCMIS 48.24." in text
     assert table3_markdown(rows, 0, "b", "rgb", 0.5) is None
+
+
+def test_segment_options_come_from_the_config_tree_and_specs_keep_their_layout(tmp_path):
+    import dataclasses
+
+    from scmis_core.config import SegmentConfig
+    from scmis_core.experiments.cli import _table2_plan, build_parser
+    from scmis_core.experiments.table1 import PRESETS, Table1Plan, build_base
+
+    fields = {f.name for f in dataclasses.fields(SegmentConfig)}
+    base = build_base("toy", None, [])
+    plan = Table1Plan(base, rows=["scmis"], segmenter="train", judge=PRESETS["toy"]["judge"])
+    specs = {s.key: s for s in plan.runs({})}
+    judge = specs["judge"].params["options"]
+    assert set(judge) == fields and judge["arch_kwargs"] == {"widths": [4, 8]}
+    # a generator run's spec holds no segment section (finished runs of older folders match)
+    assert "segment" not in specs["scmis_s0"].params["config"] and "segment" not in base
+    # table2: the YAML's segment section < the preset < dotted overrides < flags
+    config = tmp_path / "t2.yaml"
+    config.write_text("segment:\n  weight_decay: 0.01\n  steps: 1000\n")
+    argv = ["table2", "--preset", "toy", "--dry-run", "--config", str(config),
+            "segment.arch_kwargs.decoder_blocks=0", "segment.lr=0.1", "--lr", "0.2"]
+    plan2 = _table2_plan(build_parser("toy").parse_args(argv))
+    opts = plan2.opts
+    assert (opts.weight_decay, opts.steps, opts.lr, opts.arch) == (0.01, 300, 0.2, "esanet-r18")
+    assert opts.arch_kwargs == {"base_width": 8, "decoder_blocks": 0}
+    seg = next(s for s in plan2.runs() if s.kind == "seg")
+    assert set(seg.params["options"]) == fields and seg.params["options"]["lr"] == 0.2
+    assert main(["table2", "--preset", "toy", "--dry-run", "segment.lr=0"]) == 2

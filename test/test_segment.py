@@ -3,6 +3,7 @@ checkpoints, exact resume, online mixing and the CLI (tiny ESANet, 32x32 rooms f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -12,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scmis_core.config import from_dict
+from scmis_core.config import ConfigError, SegmentConfig, from_dict
 from scmis_core.data.base import LabelledDataset
 from scmis_core.data.sample import Sample
 from scmis_core.data.transforms import TorchDataset
-from scmis_core.segment import (Segmenter, SegmentOptions, evaluate_segmenter, main,
-                                median_frequency_weights, multiscale_loss, random_scale_crop,
-                                segmentation_loss, train_segmenter)
+from scmis_core.segment import (SEGMENTERS, Segmenter, SegmenterTrainer, evaluate_segmenter,
+                                main, median_frequency_weights, multiscale_loss,
+                                random_scale_crop, segmentation_loss, train_segmenter)
 from test_augment import tiny_generator
 
 
@@ -158,12 +159,73 @@ def test_checkpoint_predict_and_cli(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["miou"] == pytest.approx(printed["miou"]) and png.stat().st_size > 0
     assert main(["train", "--out", str(tmp_path / "x"), "--mix-ratio", "1.5"]) == 2
-    assert "mix_ratio: expected a value in [0, 1], found 1.5" in capsys.readouterr().err
+    assert "segment.mix_ratio: expected a value in [0.0, 1.0], found 1.5" in \
+        capsys.readouterr().err
 
 
-def test_options_validation_and_unknown_option():
-    with pytest.raises(ValueError, match="optimizer: expected adamw or sgd, found 'adam'"):
-        SegmentOptions(optimizer="adam").validate()
-    with pytest.raises(ValueError, match="unknown options"):
-        train_segmenter(_data(), "/nonexistent", warmup=3)
+def test_options_validation_and_unknown_option(tmp_path):
+    with pytest.raises(ConfigError, match="segment.optimizer: expected one of adamw, sgd, "
+                                          "found 'adam'"):
+        train_segmenter(_data(), tmp_path, optimizer="adam")
+    with pytest.raises(ConfigError, match="segment.warmup: unknown key"):
+        train_segmenter(_data(), tmp_path, warmup=3)
+    with pytest.raises(ConfigError, match=r"segment.lr: expected a value in \(0, 10.0\]"):
+        train_segmenter(_data(), tmp_path, lr=0)
+    # a SegmentConfig built by hand is validated by the trainer before any work
+    with pytest.raises(ConfigError, match="segment.scale_min: expected at most "
+                                          "segment.scale_max = 1.0, found 1.5"):
+        SegmenterTrainer(_data(), tmp_path, SegmentConfig(scale_min=1.5))
+    assert not list(tmp_path.iterdir())
 
+
+def test_architecture_table_is_the_registry():
+    from scmis_core.config import Config
+    from scmis_core.variants import SEGMENTER_ARCHS
+
+    assert list(SEGMENTERS) == list(SEGMENTER_ARCHS)
+    field = next(f for f in dataclasses.fields(SegmentConfig) if f.name == "arch")
+    assert field.metadata["choices"] == tuple(SEGMENTERS)
+    assert Config().validate().segment.arch in SEGMENTERS
+    rgb_only = SEGMENTERS["unet-rgb"](3, widths=(4, 8)).eval()
+    assert rgb_only(torch.zeros(1, 3, 16, 16), None).shape == (1, 3, 16, 16)
+    r18 = SEGMENTERS["esanet-r18"](3, base_width=8, decoder_blocks=0).eval()
+    assert r18(torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+
+
+
+def test_cli_reads_the_segment_section_then_overrides_then_flags(tmp_path, capsys):
+    config = tmp_path / "seg.yaml"
+    config.write_text("data:\n  height: 32\n  width: 32\n  rooms_train_size: 8\n"
+                      "  rooms_test_size: 2\n  num_workers: 0\n"
+                      "segment:\n  arch: unet-rgbd\n  arch_kwargs: {widths: [4, 8]}\n"
+                      "  steps: 50\n  batch_size: 4\n  lr: 0.01\n  tensorboard: false\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress",
+                 "--device", "cpu", "segment.steps=2", "--batch-size", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+    options = json.loads((out / "options.json").read_text())
+    assert (options["steps"], options["batch_size"], options["lr"]) == (2, 2, 0.01)
+    assert options["arch_kwargs"] == {"widths": [4, 8]} and options["tensorboard"] is False
+    assert not (out / "tb").exists()  # the YAML's tensorboard: false was not overwritten
+    ckpt = torch.load(out / "segmenter.pt", weights_only=True)
+    assert ckpt["config"]["options"] == options and ckpt["config"]["steps"] == 2
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "bad"),
+                 "segment.lr=0"]) == 2
+    assert "segment.lr: expected a value in (0, 10.0], found 0" in capsys.readouterr().err
+
+
+def test_old_checkpoint_without_new_option_keys_loads(tmp_path):
+    from scmis_core.engine.checkpoints import SegmenterCheckpoint
+    from scmis_core.models.segnet import SmallRGBDUNet
+
+    torch.manual_seed(0)
+    model = SmallRGBDUNet(3, widths=(4, 8))
+    old_options = {"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8]}, "steps": 5}
+    path = SegmenterCheckpoint(
+        config={"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8]},
+                "data": {"height": 16, "width": 16}, "options": old_options},
+        num_classes=3, class_names=["a", "b", "c"], step=5,
+        models={"segmenter": model.state_dict()}).save(tmp_path / "old.pt")
+    seg = Segmenter.from_checkpoint(path, "cpu")
+    assert seg.frame_size() == (16, 16) and seg.class_names == ["a", "b", "c"]
+    assert seg.predict(torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)).shape == (1, 16, 16)

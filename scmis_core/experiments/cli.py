@@ -15,29 +15,35 @@ from ..runtime import atomic_write_text
 from .common import format_listing
 from .runner import Runner, RunSpec, code_commit, machine_info, worker_main
 
-#: Table 2 presets: name -> (data overrides, segment option defaults, driver defaults)
-TABLE2_PRESETS: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
+#: Table 2 presets: name -> (data overrides, segment overrides, driver defaults). The
+#: overrides apply after the --config file and before the command line's overrides and
+#: segment flags.
+TABLE2_PRESETS: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
     "toy": (["data.source=rooms", "data.height=64", "data.width=64",
              "data.rooms_train_size=50", "data.rooms_test_size=100", "data.num_workers=0"],
-            {"arch": "esanet-r18", "model": ["base_width=8", "decoder_blocks=1"],
-             "steps": 300, "batch_size": 8, "optimizer": "adamw", "lr": 2e-3,
-             "class_weights": "median", "train_frames": 50, "tensorboard": False},
+            ["segment.arch=esanet-r18",
+             "segment.arch_kwargs={base_width: 8, decoder_blocks: 1}", "segment.steps=300",
+             "segment.batch_size=8", "segment.optimizer=adamw", "segment.lr=2e-3",
+             "segment.class_weights=median", "segment.train_frames=50",
+             "segment.tensorboard=false"],
             {"variants": 4, "labelled": [0], "protocols": ["b"], "seeds": [0],
              "modes": ["depth", "rgb", "rgbd"], "ratios": [0.3, 0.5, 0.7]}),
     "cpu": (["data.source=rooms", "data.height=64", "data.width=64",
              "data.rooms_train_size=4000", "data.rooms_test_size=200", "data.num_workers=0",
              "data.cache=true"],
-            {"arch": "unet-rgbd", "model": [], "steps": 1000, "batch_size": 8,
-             "optimizer": "adamw", "lr": 2e-3, "class_weights": "eq3", "ckpt_every": 250},
+            ["segment.arch=unet-rgbd", "segment.arch_kwargs={}", "segment.steps=1000",
+             "segment.batch_size=8", "segment.optimizer=adamw", "segment.lr=2e-3",
+             "segment.class_weights=eq3", "segment.ckpt_every=250"],
             {"variants": 4, "labelled": [200, 50], "protocols": ["b", "a"],
              "seeds": [0, 1, 2], "modes": ["rgb", "depth", "rgbd"], "ratios": [0.5],
              "gan_steps": 2000, "gan_eval_images": 200}),
     "paper": (["data.source=nyuv2", "data.root=data/nyuv2", "data.height=480",
                "data.width=640", "data.random_crop=true", "data.flip=true",
                "data.num_workers=8"],
-              {"arch": "esanet-r34", "model": [], "steps": 50_000, "batch_size": 8,
-               "optimizer": "sgd", "lr": 0.01, "class_weights": "median", "scale_min": 1.0,
-               "scale_max": 1.4, "eval_every": 5000, "ckpt_every": 1000},
+              ["segment.arch=esanet-r34", "segment.arch_kwargs={}", "segment.steps=50000",
+               "segment.batch_size=8", "segment.optimizer=sgd", "segment.lr=0.01",
+               "segment.class_weights=median", "segment.scale_min=1.0",
+               "segment.scale_max=1.4", "segment.eval_every=5000", "segment.ckpt_every=1000"],
               {"variants": 4, "labelled": [0], "protocols": ["a"], "seeds": [0, 1, 2],
                "modes": ["depth", "rgb", "rgbd"], "ratios": [0.3, 0.5, 0.7]}),
 }
@@ -72,7 +78,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
-    from ..segment import add_option_arguments
+    from ..config import add_section_flags
     from .table1 import PRESETS as T1, ROWS
     from .table1 import __doc__ as table1_doc
     from .table2 import MODE_NAMES
@@ -139,10 +145,9 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
                     help="mix with the generators' raw weights instead of their EMA weights")
     t2.add_argument("--no-progress", action="store_true", help="(kept for old scripts)")
     _common(t2)
-    add_option_arguments(t2)
+    add_section_flags(t2, "segment", {"arch_kwargs": ("--model",)})
     if preset2 is not None:
-        _, seg_defaults, driver = TABLE2_PRESETS[preset2]
-        t2.set_defaults(**seg_defaults, **{k: v for k, v in driver.items()})
+        t2.set_defaults(**TABLE2_PRESETS[preset2][2])
 
     rp = sub.add_parser("report", help="write the results page from experiment folders")
     rp.add_argument("--out", default="docs/results.md", help="the page (figures and data "
@@ -184,13 +189,14 @@ def _table1_plan(args):
 def _table2_plan(args):
     from dataclasses import asdict
 
-    from ..config import apply_overrides, load_config
-    from ..segment import options_from_args
-    from .common import config_file, resolve_checkpoint
+    from ..config import apply_overrides, load_config, section_flag_values
+    from .common import config_file, gan_config_dict, resolve_checkpoint
     from .table2 import Table2Plan
 
-    cfg = load_config(args.config, TABLE2_PRESETS[args.preset][0] + list(args.overrides))
-    opts = options_from_args(args)
+    data_overrides, segment_overrides, _ = TABLE2_PRESETS[args.preset]
+    cfg = load_config(args.config, data_overrides + segment_overrides + list(args.overrides),
+                      section_flag_values(args, "segment"))
+    opts = cfg.segment
     generators = {}
     if args.generator:
         generators = _named([args.generator if "=" in args.generator
@@ -215,7 +221,7 @@ def _table2_plan(args):
                                  "train.ckpt_every=250", "train.keep_last=2",
                                  "train.sample_every=100000"])
         data = asdict(cfg.data)
-        gan_dict = gan.to_dict()
+        gan_dict = gan_config_dict(gan)
         gan_dict["data"] = {**data}
         if args.gan_steps:
             gan_dict = apply_overrides(gan_dict, [f"train.steps={args.gan_steps}"])

@@ -69,3 +69,13 @@ def jsonable(value: Any) -> Any:
     import json
 
     return json.loads(json.dumps(value))
+
+
+def gan_config_dict(cfg: Any) -> dict[str, Any]:
+    """A generator run's config (:class:`~scmis_core.config.Config`) as the dict its run spec
+    stores: without the ``segment`` section, which a GAN run never reads, so that the specs
+    of runs finished before that section existed still match (the executor's ``from_dict``
+    fills in its defaults)."""
+    out = cfg.to_dict()
+    out.pop("segment", None)
+    return out

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .common import config_file, jsonable, resolve_checkpoint
+from .common import config_file, gan_config_dict, jsonable, resolve_checkpoint
 from .runner import RunContext, RunSpec
 
 
@@ -125,7 +125,7 @@ class Table1Plan:
                  vgg_weights: str = "", paper_scale: bool = False):
         from ..config import from_dict
 
-        self.base = from_dict(copy.deepcopy(base)).to_dict()
+        self.base = gan_config_dict(from_dict(copy.deepcopy(base)))
         self.rows = [ROW_BY_NAME[name] for name in rows] if rows else list(ROWS)
         self.seed, self.second_seed, self.n_best = seed, second_seed, n_best
         self.eval_every, self.num_images, self.reps = eval_every, num_images, reps
@@ -143,7 +143,7 @@ class Table1Plan:
                                            f"train.eval_every={self.eval_every}"]
         if row.needs_vgg and self.vgg_weights:
             overrides.append(f"loss.perceptual_weights={self.vgg_weights}")
-        return from_dict(apply_overrides(copy.deepcopy(self.base), overrides)).to_dict()
+        return gan_config_dict(from_dict(apply_overrides(copy.deepcopy(self.base), overrides)))
 
     def _estimate(self, cfg: dict[str, Any]) -> tuple[float, float]:
         variant = cfg["model"]["variant"]
@@ -173,14 +173,14 @@ class Table1Plan:
                        label=f"{row.label}, seed {seed}", skip_reason=skip)
 
     def judge_spec(self) -> RunSpec:
-        from ..segment import SegmentOptions
+        from ..config import from_dict
 
-        opts = SegmentOptions(**self.judge).validate()
+        opts = from_dict({"segment": copy.deepcopy(self.judge)}).segment
         data = self.base["data"]
         pixels = data["height"] * data["width"] / (64 * 64)
         cpu = opts.steps * 0.33 * pixels * opts.batch_size / 8
         return RunSpec(key="judge", kind="judge",
-                       params=jsonable({"data": data, "options": opts.__dict__}),
+                       params=jsonable({"data": data, "options": asdict(opts)}),
                        est_cpu_s=cpu, est_gpu_s=opts.steps * 0.15 if self.paper_scale else 0,
                        label=f"judge segmenter ({opts.arch}, {opts.steps} steps, all frames)")
 
@@ -327,8 +327,9 @@ def reference_strip(test, count: int, max_depth_m: float) -> np.ndarray:
 
 def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     """Train one generator (resuming its newest step checkpoint) and measure it."""
-    from ..checkpoint import list_step_checkpoints, load_checkpoint
+    from ..checkpoint import list_step_checkpoints
     from ..config import from_dict, save_config
+    from ..engine.checkpoints import GanCheckpoint
     from ..runtime import select_device
     from ..train import Trainer
     from ..visualize import save_png
@@ -341,7 +342,7 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     trainer = Trainer(cfg, run_dir, device=select_device(ctx.device), progress=ctx.progress)
     found = list_step_checkpoints(run_dir)
     if found:
-        trainer.load_state_dict(load_checkpoint(found[-1], kind="gan"), found[-1])
+        trainer.load_state_dict(GanCheckpoint.load(found[-1]), found[-1])
     measure = params.get("num_images", 0) > 0
     state: dict[str, Any] = {}
 
@@ -393,10 +394,11 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
 def execute_judge(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     """Train the judge segmenter of Table 1 (resumable) and report its real-test mIoU."""
     from ..config import from_dict
-    from ..segment import SegmenterTrainer, SegmentOptions
+    from ..segment import SegmenterTrainer
 
-    data = from_dict({"data": copy.deepcopy(spec.params["data"])}).data
-    opts = SegmentOptions(**spec.params["options"]).validate()
+    cfg = from_dict({"data": copy.deepcopy(spec.params["data"]),
+                     "segment": copy.deepcopy(spec.params["options"])})
+    data, opts = cfg.data, cfg.segment
     trainer = SegmenterTrainer(data, ctx.run_dir(spec.key), opts, device=ctx.device,
                                progress=ctx.progress)
     result = trainer.fit(resume=True)
@@ -416,4 +418,4 @@ def build_base(preset: str, config: str | None, overrides: Sequence[str]) -> dic
     extra = list(spec["overrides"]) + list(overrides)
     if preset == "paper" and not any(o.startswith("data.root=") for o in extra):
         extra.append("data.root=data/nyuv2")
-    return load_config(path, extra).to_dict()
+    return gan_config_dict(load_config(path, extra))

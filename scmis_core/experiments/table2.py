@@ -29,7 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .common import jsonable, resolve_checkpoint
+from .common import gan_config_dict, jsonable, resolve_checkpoint
 from .runner import RunContext, RunSpec
 from .table1 import CPU_STEP_S
 
@@ -117,8 +117,8 @@ class Table2Plan:
     def _gan_spec(self, n: int) -> RunSpec:
         from ..config import apply_overrides, from_dict
 
-        cfg = from_dict(apply_overrides(copy.deepcopy(self.gan_config), [
-            f"data.rooms_train_size={n}", f"name=table2-gan-{regime_name(n)}"])).to_dict()
+        cfg = gan_config_dict(from_dict(apply_overrides(copy.deepcopy(self.gan_config), [
+            f"data.rooms_train_size={n}", f"name=table2-gan-{regime_name(n)}"])))
         steps = cfg["train"]["steps"]
         images = self.gan_eval_images
         return RunSpec(key=f"{regime_name(n)}_gan", kind="gan",
@@ -270,11 +270,10 @@ def execute_seg(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     """Train and evaluate one segmenter of the grid (resumable)."""
     from ..config import from_dict
     from ..data.nyuv2 import NYUv2Dataset
-    from ..segment import SegmenterTrainer, SegmentOptions
+    from ..segment import SegmenterTrainer
 
     params = spec.params
-    data = from_dict({"data": copy.deepcopy(params["data"])}).data
-    opts = SegmentOptions(**params["options"])
+    options = copy.deepcopy(params["options"])
     train_set = None
     if params.get("mixdata"):
         mixed = ctx.result(params["mixdata"])
@@ -283,8 +282,9 @@ def execute_seg(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
                                "result yet")
         train_set = NYUv2Dataset(Path(mixed["folder"]), "train")
     elif params["mode"] != "none":
-        opts = replace(opts, mix_checkpoint=_generator_path(params, ctx, spec.key))
-    opts.validate()
+        options["mix_checkpoint"] = _generator_path(params, ctx, spec.key)
+    cfg = from_dict({"data": copy.deepcopy(params["data"]), "segment": options})
+    data, opts = cfg.data, cfg.segment
     trainer = SegmenterTrainer(data, ctx.run_dir(spec.key), opts, device=ctx.device,
                                progress=ctx.progress, train_set=train_set)
     result = trainer.fit(resume=True)
