@@ -76,8 +76,8 @@ def to_tensors(frames: Sequence[Frame], max_depth_m: float
 
 def load_start_state(resume_path: Path, init_path: str | Path | None, resume: bool,
                      arch: str, num_classes: int
-                     ) -> tuple[dict[str, Any] | None, Path | None, bool]:
-    """(state, its path, is-resume): ``resume_path`` when ``resume`` and it exists, else
+                     ) -> tuple[SegmenterCheckpoint | None, Path | None, bool]:
+    """(checkpoint, its path, is-resume): ``resume_path`` when ``resume`` and it exists, else
     ``init_path``, else (None, None, False). Checks architecture and class count."""
     if resume and Path(resume_path).is_file():
         path, is_resume = Path(resume_path), True
@@ -85,13 +85,13 @@ def load_start_state(resume_path: Path, init_path: str | Path | None, resume: bo
         path, is_resume = resolve(init_path, "segmenter"), False
     else:
         return None, None, False
-    state = SegmenterCheckpoint.load(path).to_dict()  # validated entries, as a dict
-    found = state["config"].get("arch")
+    state = SegmenterCheckpoint.load(path)
+    found = state.config.get("arch")
     if found not in SEGMENTERS:
         raise CheckpointError(f"checkpoint {path}: unknown segmenter {found!r}; expected one "
                               f"of {', '.join(SEGMENTERS)}")
-    if (arch and found != arch) or int(state.get("num_classes", -1)) != num_classes:
-        raise CheckpointError(f"checkpoint {path}: {found} for {state.get('num_classes')} "
+    if (arch and found != arch) or state.num_classes != num_classes:
+        raise CheckpointError(f"checkpoint {path}: {found} for {state.num_classes} "
                               f"classes, but this fine-tuning runs {arch or found} for "
                               f"{num_classes} (arch / num_classes)")
     return state, path, is_resume
@@ -109,12 +109,12 @@ class OnlineFinetuner:
     def __init__(self, num_classes: int, *, height: int, width: int, arch: str = "",
                  arch_kwargs: dict[str, Any] | None = None, max_depth_m: float = 10.0,
                  lr: float = 1e-3, buffer_size: int = 256, seed: int = 0,
-                 device: str = "auto", state: dict[str, Any] | None = None,
+                 device: str = "auto", state: SegmenterCheckpoint | None = None,
                  state_path: Path | None = None, resume: bool = False) -> None:
         self.device = select_device(device)
-        self.arch = arch or (state["config"]["arch"] if state else DEFAULT_ARCH)
+        self.arch = arch or (state.config["arch"] if state else DEFAULT_ARCH)
         if arch_kwargs is None:
-            arch_kwargs = dict(state["config"].get("arch_kwargs", {})) if state else {}
+            arch_kwargs = dict(state.config.get("arch_kwargs", {})) if state else {}
         self.arch_kwargs = arch_kwargs
         self.num_classes = num_classes
         self.class_names = list(NYU40_CLASSES) if num_classes == len(NYU40_CLASSES) \
@@ -133,13 +133,13 @@ class OnlineFinetuner:
         self.step = 0
         self.started_from = "random initial weights"
         if state is not None:
-            load_module_state(self.model, state["models"]["segmenter"], state_path,
+            load_module_state(self.model, state.models["segmenter"], state_path,
                               "segmenter")
             self.started_from = f"initialised from {state_path}"
             if resume:
-                if "segmenter" in state.get("optimizers", {}):
-                    self.opt.load_state_dict(state["optimizers"]["segmenter"])
-                self.step = int(state["step"])
+                if "segmenter" in (state.optimizers or {}):
+                    self.opt.load_state_dict(state.optimizers["segmenter"])
+                self.step = state.step
                 self.started_from = f"resumed from {state_path} at step {self.step}"
         self.lock = threading.Lock()
         self.buffer = ReplayBuffer(buffer_size, seed)

@@ -25,13 +25,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, load_module_state
+from .checkpoint import CheckpointError, load_module_state
 from .cli import (add_device_argument, add_memory_limit_argument, entry_point,
                   parse_size, writable_folder)
 from .config import ConfigError, from_dict
 from .data.labels import voc_palette
 from .data.transforms import one_hot
 from .depth_range import unit_to_metres
+from .engine.checkpoints import GanCheckpoint
 from .models import build_generator
 from .pretrained import resolve
 from .models.noise import noise_shape, sample_z
@@ -200,22 +201,22 @@ class Synthesizer:
         dev = device
         if backend == "torch" and isinstance(device, str):
             dev = select_device(device)
-        state = load_checkpoint(path, map_location="cpu", kind="gan")
+        ckpt = GanCheckpoint.load(path)
         try:
-            cfg = from_dict(state["config"])
+            cfg = from_dict(ckpt.config)
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint {path}: its config is not valid: {exc}") from None
-        num_classes = int(state["num_classes"])
+        num_classes = ckpt.num_classes
         weights = generator_parameter_bytes(cfg.model, num_classes)
         check_limit(weights, max_memory_mb,
                     f"checkpoint {path}: the weights of its generator ({cfg.model.variant}, "
                     f"model.width={cfg.model.width}, model.num_scales={cfg.model.num_scales})")
         gen = build_generator(cfg.model, num_classes)
-        key = "G_ema" if use_ema and "G_ema" in state["models"] else "G"
-        load_module_state(gen, state["models"][key], path, key)
-        synth = cls(gen, num_classes, class_names=state.get("class_names", ()),
+        key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
+        load_module_state(gen, ckpt.models[key], path, key)
+        synth = cls(gen, num_classes, class_names=ckpt.class_names,
                     max_depth_m=cfg.data.max_depth_m, size=size, device=dev,
-                    config=state["config"], step=int(state["step"]), backend=backend,
+                    config=ckpt.config, step=ckpt.step, backend=backend,
                     providers=providers, max_memory_mb=max_memory_mb)
         height, width = size or (cfg.data.height, cfg.data.width)
         synth.check_memory(1, height, width)

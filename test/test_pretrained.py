@@ -15,8 +15,9 @@ import torch
 import yaml
 
 from conftest import TINY_GAN_OVERRIDES
-from scmis_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from scmis_core.checkpoint import CheckpointError, load_checkpoint
 from scmis_core.config import from_dict
+from scmis_core.engine.checkpoints import SegmenterCheckpoint
 from scmis_core.models import build_generator
 from scmis_core.models.segnet import SmallRGBDUNet
 from scmis_core.pretrained import (MAX_BYTES, SHIPPED, WEIGHTS_DIR, PretrainedError, check,
@@ -189,13 +190,12 @@ def test_pack_a_generator_idempotently_with_an_honest_description(tiny_gan_check
 def tiny_segmenter_checkpoint(path: Path) -> Path:
     torch.manual_seed(0)
     model = SmallRGBDUNet(40, widths=(4, 8))
-    return save_checkpoint({
-        "kind": "segmenter", "step": 3, "num_classes": 40,
-        "class_names": [f"c{i}" for i in range(1, 41)],
-        "config": {"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8]},
-                   "data": {"source": "rooms", "height": 32, "width": 32, "max_depth_m": 10.0},
-                   "batch_size": 2},
-        "models": {"segmenter": model.state_dict()}}, path)
+    return SegmenterCheckpoint(
+        step=3, num_classes=40, class_names=[f"c{i}" for i in range(1, 41)],
+        config={"arch": "unet-rgbd", "arch_kwargs": {"widths": [4, 8]},
+                "data": {"source": "rooms", "height": 32, "width": 32, "max_depth_m": 10.0},
+                "batch_size": 2},
+        models={"segmenter": model.state_dict()}).save(path)
 
 
 def test_pack_a_segmenter_and_refuse_the_wrong_kind(tmp_path, capsys):

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError
 
 #: Folder of the shipped files (package data).
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -209,16 +209,22 @@ def describe(name_or_path: str | Path) -> str:
 
 
 def load_state(name_or_path: str | Path, kind: str) -> dict[str, Any]:
-    """The checkpoint dict of a shipped name or path (:func:`resolve`, then
-    :func:`~scmis_core.checkpoint.load_checkpoint` with ``weights_only=True``), its network
-    weights converted to float32."""
+    """The checkpoint dict of a shipped name or path (:func:`resolve`, then the schema of
+    ``kind``: :class:`~scmis_core.engine.checkpoints.GanCheckpoint` or
+    :class:`~scmis_core.engine.checkpoints.SegmenterCheckpoint`, read with
+    ``weights_only=True``), its network weights converted to float32."""
+    from ..engine.checkpoints import GanCheckpoint, SegmenterCheckpoint
+
     path = resolve(name_or_path, kind)
-    state = load_checkpoint(path, map_location="cpu", kind=kind)
-    state["models"] = {name: {key: (value.float() if torch.is_tensor(value)
-                                    and value.is_floating_point() else value)
-                              for key, value in weights.items()}
-                       for name, weights in state["models"].items()}
-    return state
+    schema = {"gan": GanCheckpoint, "segmenter": SegmenterCheckpoint}.get(kind)
+    if schema is None:
+        raise ValueError(f"kind: expected gan or segmenter, found {kind!r}")
+    ckpt = schema.load(path)
+    ckpt.models = {name: {key: (value.float() if torch.is_tensor(value)
+                                and value.is_floating_point() else value)
+                          for key, value in weights.items()}
+                   for name, weights in ckpt.models.items()}
+    return ckpt.to_dict()
 
 
 #: Model settings that decide the shapes of a generator's weights.
