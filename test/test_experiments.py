@@ -173,6 +173,30 @@ def test_runner_records_failures_and_holds_back_what_needs_them(tmp_path, fake_k
     assert report.done == ["a", "b"] and not (tmp_path / "results" / "a.error.txt").exists()
 
 
+def test_a_signal_during_a_run_stops_the_driver(tmp_path, monkeypatch):
+    # SIGTERM / SIGINT reach the run in progress (it writes a checkpoint and raises
+    # TrainingInterrupted); the driver must stop too instead of starting the next run
+    import signal
+
+    from scmis_core.engine.stop import TrainingInterrupted
+
+    calls = []
+
+    def execute(spec, ctx):
+        calls.append(spec.key)
+        if spec.key == "b":
+            raise TrainingInterrupted(signal.SIGTERM, 7, tmp_path / "step_7.pt", "rerun")
+        return {"value": 1}
+
+    monkeypatch.setitem(runner_mod.EXECUTORS, "fake", execute)
+    report = Runner(FakePlan(["a", "b", "c"]), tmp_path, log=lambda text: None).run()
+    assert calls == ["a", "b"] and report.done == ["a"] and not report.failed
+    assert report.interrupted == 128 + signal.SIGTERM
+    assert [s.key for s in report.left] == ["b", "c"]
+    assert "rerun the same command to continue" in report.summary()
+    assert not (tmp_path / "results" / "b.error.txt").exists()
+
+
 def test_runner_jobs_run_side_by_side_in_worker_processes(tmp_path, fake_kind, monkeypatch):
     live, peak, commands = set(), [0], []
 

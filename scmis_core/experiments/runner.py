@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..engine.stop import TrainingInterrupted
 from ..runtime import atomic_write_text
 
 #: kind -> "module:function" (or a callable) executing one run.
@@ -143,6 +144,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         result = resolve_executor(spec.kind)(spec, ctx)
+    except (KeyboardInterrupt, TrainingInterrupted):
+        raise  # stopped, not broken: the run resumes from its checkpoint
     except BaseException:
         atomic_write_text(error_file, traceback.format_exc())
         raise
@@ -181,6 +184,7 @@ class RunnerReport:
     left: list[RunSpec] = field(default_factory=list)  # not started (budget / blocked)
     not_run: list[RunSpec] = field(default_factory=list)  # listed with a skip reason
     budget_stop: bool = False
+    interrupted: int = 0  # exit code (128 + signal) when SIGTERM / SIGINT stopped the driver
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -188,6 +192,9 @@ class RunnerReport:
                  f"{len(self.failed)} failed, {len(self.left)} left in {self.seconds:.0f} s"]
         if self.budget_stop:
             lines.append("stopped launching runs: the --budget-min budget is spent")
+        if self.interrupted:
+            lines.append("stopped by a signal (the run in progress wrote a checkpoint): rerun "
+                         "the same command to continue")
         if self.left:
             est = sum(s.est_cpu_s for s in self.left) / 60
             lines.append(f"left ({est:.0f} CPU-min estimated): " +
@@ -309,6 +316,15 @@ class Runner:
                     report.done.append(spec.key)
                 except KeyboardInterrupt:
                     raise
+                except TrainingInterrupted as exc:
+                    # SIGTERM / SIGINT is meant for the driver, not for this one run: the
+                    # run wrote its checkpoint, so stop here and let a rerun resume it
+                    report.interrupted = exc.exit_code
+                    report.left = [s for s in todo]
+                    self.log(f"run {spec.key} {' '.join(str(exc).split()[:4])} (checkpoint "
+                             f"{exc.checkpoint}); stopping the driver: rerun the same "
+                             "command to continue")
+                    break
                 except Exception as exc:  # noqa: BLE001 — recorded, the others go on
                     failed.add(spec.key)
                     report.failed.append(spec.key)
