@@ -44,8 +44,8 @@ from scmis_core.segment import SEGMENTERS
 
 from .conversions import ImageConversionError, labels_encoding, stamp_ns
 from .diagnostics import DIAG_PARAMS, ERROR, OK, WARN, Diagnostics, NodeStats
-from .image_topics import (DECODERS, ImageInput, ImageOutput, decode_labels, input_params,
-                           message_pixels, output_params)
+from .image_topics import (DECODERS, ImageInput, ImageOutput, admit_image, decode_labels,
+                           input_params, output_params)
 from .node_utils import (LatestSlot, Param, ParamStore, autostart, exit_soon,
                          lifecycle_state, log_info, qos_from_name, release_memory, run_node,
                          safe_publish)
@@ -274,19 +274,9 @@ class FinetuneNode(LifecycleNode):
 
     def _callback(self, index: int):
         def on_message(msg: Any) -> None:
-            self.stats.add("received")
-            try:
-                pixels = message_pixels(msg)
-            except ImageConversionError as exc:
-                self._warn_bad(exc)
-                return
-            if pixels > self.p["max_input_pixels"]:
-                self.stats.add("too_large")
-                self.get_logger().warning(
-                    f"dropped a frame of {pixels} pixels: larger than max_input_pixels "
-                    f"{self.p['max_input_pixels']}", throttle_duration_sec=5.0)
-                return
-            self.sync.add(index, stamp_ns(msg.header), msg)
+            if admit_image(self, self.stats, msg, self.p["max_input_pixels"], "a frame",
+                           self._warn_bad):
+                self.sync.add(index, stamp_ns(msg.header), msg)
         return on_message
 
     def _warn_bad(self, exc: Exception) -> None:

@@ -21,7 +21,8 @@ Subscriber counts come from the publishers' matched events (no graph query per m
 :meth:`ImageOutput.wanted` says whether anything would be received.
 
 Pure decoding helpers (:func:`decode_labels`, :func:`decode_rgb`, :func:`decode_depth_m`,
-:func:`message_pixels`) accept both message types.
+:func:`message_pixels`) accept both message types; :func:`admit_image` is the size check of
+the nodes' input callbacks.
 """
 
 from __future__ import annotations
@@ -113,6 +114,26 @@ def message_pixels(msg: Any) -> int:
         height, width = compressed_size(str(msg.format), msg.data)
         return height * width
     return int(msg.height) * int(msg.width)
+
+
+def admit_image(node: Node, stats: Any, msg: Any, limit: int, what: str,
+                on_bad: Callable[[Exception], None]) -> bool:
+    """The input check of the nodes that group several images: count ``msg`` as ``received``
+    and say whether to keep it. Dropped (False): a message whose size cannot be read
+    (``on_bad(exc)``) or one of more than ``limit`` pixels (counted as ``too_large``, with a
+    throttled warning that names it as ``what``, e.g. ``"a depth image"``)."""
+    stats.add("received")
+    try:
+        pixels = message_pixels(msg)
+    except ImageConversionError as exc:
+        on_bad(exc)
+        return False
+    if pixels > limit:
+        stats.add("too_large")
+        node.get_logger().warning(f"dropped {what} of {pixels} pixels: larger than "
+                                  f"max_input_pixels {limit}", throttle_duration_sec=5.0)
+        return False
+    return True
 
 
 def decode_labels(msg: Any, num_classes: int | None = None) -> np.ndarray:

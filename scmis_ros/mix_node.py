@@ -27,7 +27,7 @@ from scmis_core.augment import MIX_MODES, class_mix
 
 from .conversions import ImageConversionError, labels_encoding, stamp_ns
 from .diagnostics import DIAG_PARAMS, OK, Diagnostics, NodeStats
-from .image_topics import (DECODERS, ImageInput, ImageOutput, input_params, message_pixels,
+from .image_topics import (DECODERS, ImageInput, ImageOutput, admit_image, input_params,
                            output_params)
 from .node_utils import Param, ParamStore, qos_from_name, run_node
 from .sync import ApproximateTimeSync
@@ -104,20 +104,12 @@ class MixNode(Node):
                 self._rng = self._make_rng(updates["seed"])
 
     def _callback(self, index: int):
+        what = f"a {self.inputs[index]} image"
+
         def on_message(msg: Any) -> None:
-            self.stats.add("received")
-            try:
-                pixels = message_pixels(msg)
-            except ImageConversionError as exc:
-                self._warn_bad(exc)
-                return
-            if pixels > self.p["max_input_pixels"]:
-                self.stats.add("too_large")
-                self.get_logger().warning(
-                    f"dropped a {self.inputs[index]} image of {pixels} pixels: larger than "
-                    f"max_input_pixels {self.p['max_input_pixels']}", throttle_duration_sec=5.0)
-                return
-            self.sync.add(index, stamp_ns(msg.header), (time.perf_counter(), msg))
+            if admit_image(self, self.stats, msg, self.p["max_input_pixels"], what,
+                           self._warn_bad):
+                self.sync.add(index, stamp_ns(msg.header), (time.perf_counter(), msg))
         return on_message
 
     def _warn_bad(self, exc: Exception) -> None:

@@ -4,6 +4,7 @@ subprocesses on loopback DDS, this test's own domain id)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -101,6 +102,16 @@ def test_mix_node_synchronises_by_stamp_and_class_mixes(ros):
     assert client.spin_until(lambda: status and status[-1]["processed"] >= 5, 10), status[-1:]
     # (WARN is possible: latency above 2 s on a loaded CPU)
     assert status[-1]["bad"] == 0 and status[-1]["level"] != "ERROR", status[-1]["message"]
+    # images above max_input_pixels are counted and dropped before they are grouped
+    (result,) = client.set_parameters("mix_node", {"max_input_pixels": 100})
+    assert result.successful
+    processed, published = status[-1]["processed"], len(out["rgb"])
+    send(t1 + 20 * 10**9, [0, 0, 0, 0, 0])  # 12 x 16 = 192 pixels each
+    assert client.spin_until(lambda: status[-1]["too_large"] >= 5, 10), status[-1:]
+    client.spin_for(0.5)
+    assert status[-1]["processed"] == processed and len(out["rgb"]) == published
+    warned = re.compile(r"dropped an? \w+ image of 192 pixels: larger than max_input_pixels 100")
+    assert client.spin_until(lambda: warned.search(node.output()), 10), node.output()[-2000:]
     assert node.stop() == 0
 
 
