@@ -290,7 +290,7 @@ def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
     if summary_fn is not None:
         summary_fn(runner.finished())
     print(report.summary())
-    return 1 if report.failed else 0
+    return report.interrupted or (1 if report.failed else 0)
 
 
 def _write_table2_files(plan, out: Path, finished: dict[str, Any]) -> None:
