@@ -135,30 +135,37 @@ def image_to_numpy(msg: Any, backend: str = "auto") -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def image_fields(array_in: np.ndarray, encoding: str) -> dict[str, Any]:
-    """The Image fields (height, width, encoding, is_bigendian, step, data as flat uint8)."""
+def image_array(array_in: Any, encoding: str,
+                error: type[ImageConversionError] = ImageConversionError) -> np.ndarray:
+    """``array_in`` checked against ``encoding`` (shape, non-empty, integer values that fit)
+    and converted to its dtype, C-contiguous; raises ``error`` naming what was expected."""
     if encoding not in ENCODINGS:
-        raise ImageConversionError(f"unsupported encoding {encoding!r}; expected one of "
-                                   f"{', '.join(ENCODINGS)}")
+        raise error(f"unsupported encoding {encoding!r}; expected one of "
+                    f"{', '.join(ENCODINGS)}")
     dtype, channels = ENCODINGS[encoding]
     arr = np.asarray(array_in)
     expected_ndim = 2 if channels == 1 else 3
     if arr.ndim != expected_ndim or (channels > 1 and arr.shape[2] != channels):
         want = "(H, W)" if channels == 1 else f"(H, W, {channels})"
-        raise ImageConversionError(f"{encoding}: expected an array of shape {want}, found "
-                                   f"{arr.shape}")
+        raise error(f"{encoding}: expected an array of shape {want}, found {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ImageConversionError(f"{encoding}: expected a non-empty image, found {arr.shape}")
+        raise error(f"{encoding}: expected a non-empty image, found {arr.shape}")
     if np.issubdtype(dtype, np.integer) and arr.size:
         info = np.iinfo(dtype)
         if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
-            raise ImageConversionError(f"{encoding}: expected integer values, found "
-                                       f"{arr.dtype}")
+            raise error(f"{encoding}: expected integer values ({dtype.name}), found "
+                        f"{arr.dtype}")
         lo, hi = int(arr.min()), int(arr.max())
         if lo < info.min or hi > info.max:
-            raise ImageConversionError(f"{encoding}: values {lo}..{hi} do not fit "
-                                       f"{dtype.name} ({info.min}..{info.max})")
-    data = np.ascontiguousarray(arr.astype(dtype, copy=False))
+            raise error(f"{encoding}: values {lo}..{hi} do not fit {dtype.name} "
+                        f"({info.min}..{info.max})")
+    return np.ascontiguousarray(arr.astype(dtype, copy=False))
+
+
+def image_fields(array_in: np.ndarray, encoding: str) -> dict[str, Any]:
+    """The Image fields (height, width, encoding, is_bigendian, step, data as flat uint8)."""
+    data = image_array(array_in, encoding)
+    dtype, channels = ENCODINGS[encoding]
     height, width = data.shape[:2]
     return {"height": int(height), "width": int(width), "encoding": encoding,
             "is_bigendian": int(sys.byteorder == "big"),

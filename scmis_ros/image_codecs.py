@@ -42,7 +42,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from .conversions import DEPTH_MM_TO_M, ENCODINGS, ImageConversionError, _data_bytes, depth_m_to_mm
+from .conversions import (DEPTH_MM_TO_M, ENCODINGS, ImageConversionError, _data_bytes,
+                          depth_m_to_mm, image_array)
 
 #: Encodings ``encode_image`` / ``decode_image`` handle.
 IMAGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "mono16", "16UC1")
@@ -112,30 +113,6 @@ def _swap_rb(image: np.ndarray) -> np.ndarray:
     return image[..., order]
 
 
-def _check_array(image: Any, encoding: str) -> np.ndarray:
-    """Validate ``image`` against ``encoding`` (shape, dtype, value range)."""
-    dtype, channels = ENCODINGS[encoding]
-    arr = np.asarray(image)
-    ndim = 2 if channels == 1 else 3
-    if arr.ndim != ndim or (channels > 1 and arr.shape[2] != channels):
-        want = "(H, W)" if channels == 1 else f"(H, W, {channels})"
-        raise CompressedImageError(f"{encoding}: expected an array of shape {want}, found "
-                                   f"{arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise CompressedImageError(f"{encoding}: expected a non-empty image, found {arr.shape}")
-    if arr.dtype == dtype:
-        return arr
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise CompressedImageError(f"{encoding}: expected {dtype.name} values, found "
-                                   f"{arr.dtype}")
-    info = np.iinfo(dtype)
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < info.min or hi > info.max:
-        raise CompressedImageError(f"{encoding}: values {lo}..{hi} do not fit {dtype.name} "
-                                   f"({info.min}..{info.max})")
-    return arr.astype(dtype)
-
-
 # --------------------------------------------------------------------------------------------
 # compressed (JPEG / PNG)
 
@@ -153,7 +130,7 @@ def encode_image(image: Any, encoding: str, fmt: str = "png", quality: int = JPE
                                    f", found {encoding!r}")
     if fmt not in ("png", "jpeg"):
         raise CompressedImageError(f"compressed: expected format png or jpeg, found {fmt!r}")
-    arr = _check_array(image, encoding)
+    arr = image_array(image, encoding, CompressedImageError)
     colour = encoding in COLOUR_ENCODINGS
     if colour:  # the plugin converts colour to bgr8 (bgra8 for png with alpha) first
         arr = _swap_rb(arr) if encoding.startswith("rgb") else arr

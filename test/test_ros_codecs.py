@@ -245,7 +245,8 @@ def test_depth_m_helpers_round_trip():
 @pytest.mark.parametrize("call,match", [
     (lambda: ic.encode_image(np.zeros((4, 4), np.uint8), "rgb8"), r"shape \(H, W, 3\)"),
     (lambda: ic.encode_image(np.zeros((4, 4), np.uint16), "mono16", "jpeg"), "8-bit"),
-    (lambda: ic.encode_image(np.zeros((4, 4), np.float32), "mono8"), "expected uint8"),
+    (lambda: ic.encode_image(np.zeros((4, 4), np.float32), "mono8"),
+     r"expected integer values \(uint8\), found float32"),
     (lambda: ic.encode_image(np.full((4, 4), 300), "mono8"), "do not fit"),
     (lambda: ic.encode_image(np.zeros((4, 4), np.uint8), "yuv422"), "expected encoding"),
     (lambda: ic.encode_image(np.zeros((4, 4), np.uint8), "mono8", "webp"), "png or jpeg"),
@@ -259,6 +260,23 @@ def test_depth_m_helpers_round_trip():
 def test_encode_errors(call, match):
     with pytest.raises(CompressedImageError, match=match):
         call()
+
+
+def test_encode_checks_arrays_as_raw_images_do():
+    """One array check (conversions.image_array) for raw and compressed: a boolean mask is
+    mono8 0/1 in both, a float array is refused by both with the same words."""
+    from scmis_ros.conversions import ImageConversionError, image_fields
+
+    mask = np.arange(12).reshape(3, 4) % 3 == 0
+    fmt, data = ic.encode_image(mask, "mono8", "png")
+    decoded, _ = ic.decode_image(fmt, data)
+    np.testing.assert_array_equal(decoded, mask.astype(np.uint8))
+    np.testing.assert_array_equal(image_fields(mask, "mono8")["data"], decoded.reshape(-1))
+    for call in (lambda a: ic.encode_image(a, "mono16", "png"),
+                 lambda a: image_fields(a, "mono16")):
+        with pytest.raises(ImageConversionError,
+                           match=r"mono16: expected integer values \(uint16\), found float64"):
+            call(np.ones((2, 2)))
 
 
 def test_decode_errors_name_expected_and_found():
