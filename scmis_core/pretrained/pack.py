@@ -32,7 +32,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import torch
 
 from ..atomic_files import atomic_write_bytes, atomic_write_text
 from ..checkpoint import FORMAT, VERSION, load_checkpoint
+from ..provenance import cpu_model, git_head
 from . import (KIND_WORDS, MAX_BYTES, SHIPPED, WEIGHTS_DIR, PretrainedError, info_record,
                sha256_file, sha256_record)
 
@@ -63,30 +63,9 @@ def _finite_half(weights: dict[str, Any], where: str) -> None:
                                       f"float16 (values beyond +-65504?)")
 
 
-def _git_head() -> str | None:
-    """HEAD of the git checkout holding this package's source, or None."""
-    repo = Path(__file__).resolve().parents[2]
-    if not (repo / ".git").exists():
-        return None
-    try:
-        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    head = done.stdout.strip()
-    return head if done.returncode == 0 and head else None
-
-
 def machine_description() -> str:
     """CPU model, cores, GPU, OS and torch version of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     gpu = ""
     if torch.cuda.is_available():
         gpu = f", GPU {torch.cuda.get_device_name(0)}"
@@ -260,7 +239,7 @@ def pack(checkpoint: str | Path, name: str, *, out_dir: str | Path | None = None
         "class_names": list(state.get("class_names", [])),
         "recipe": entry.recipe,
         "source_checkpoint": {"file": source.name, "sha256": sha256_file(source)},
-        "code_commit": commit or _git_head(),
+        "code_commit": commit or git_head(),
         "code_commit_source": "given (--commit)" if commit else
         "HEAD of the checkout that packed it (the run may have used another; pass --commit)",
         "steps": step, "batch_size": batch, "processes": processes,
