@@ -13,7 +13,6 @@ training loop, :class:`OnlineClassMix`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from .cli import entry_point
 from .data.base import LabelledDataset
+from .pretrained import sha256_file
 
 #: The three things a class mix can replace.
 MIX_MODES = ("rgb", "depth", "rgbd")
@@ -223,18 +223,13 @@ class OnlineClassMix:
 # --------------------------------------------------------------------------------------------
 # Offline generation of a mixed data set in the NYUv2 layout.
 
+#: The checkpoint hash of the manifest (one function: :func:`scmis_core.pretrained.sha256_file`;
+#: this name stays for the callers that import it from here).
+file_sha256 = sha256_file
+
 MANIFEST = "manifest.json"
 _DONE_DIR = ".shards"
 _TMP_DIR = ".tmp"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (the generator checkpoint in the manifest)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_atomic(out: Path, final: Path, write: Callable[[Path], None]) -> None:
@@ -470,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     synth = Synthesizer.from_checkpoint(args.checkpoint, device=args.device,
                                         use_ema=not args.raw_weights,
                                         max_memory_mb=args.max_memory_mb)
-    settings = {"checkpoint_sha256": file_sha256(args.checkpoint),
+    settings = {"checkpoint_sha256": sha256_file(args.checkpoint),
                 "checkpoint_step": synth.step, "ema_weights": not args.raw_weights,
                 "source": source, "root": root,
                 "split": args.split, "test_split": args.test_split,
