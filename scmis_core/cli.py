@@ -8,9 +8,11 @@ what was wrong, and exit code 2. A traceback means a bug.
 - :func:`entry_point` wraps a ``main(argv) -> int`` with that rule (``SCMIS_TRACEBACK=1`` in
   the environment re-raises, for debugging).
 - :class:`CliError` is raised for bad command-line input found after parsing;
-  :class:`OneLineArgumentParser` reports usage errors as one line (exit 2, as argparse does).
-- Argument types and shared options: :func:`parse_size` (``HxW``), :func:`finite_float`,
-  :func:`add_device_argument`, :func:`add_config_arguments`, :func:`add_memory_limit_argument`.
+  :class:`OneLineArgumentParser` reports usage errors as one line (exit 2, as argparse does);
+  :func:`parse_arguments` turns argparse's exit into a return code.
+- Argument types and shared options: :func:`parse_size` (``HxW``), :func:`positive_int`,
+  :func:`finite_float`, :func:`add_device_argument`, :func:`add_config_arguments`,
+  :func:`add_memory_limit_argument`.
 - :func:`writable_folder` / :func:`writable_parent` check an output location before the work
   starts (an unwritable ``--out`` fails in the first second, not after an hour of compute).
 
@@ -99,6 +101,17 @@ def entry_point(main: Callable[[Sequence[str] | None], int]
     return wrapper
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None
+                    ) -> argparse.Namespace | int:
+    """``parser.parse_args(argv)`` for a ``main`` that returns its exit code instead of
+    raising ``SystemExit``: where argparse exits (0 after ``--help``, 2 after a usage error it
+    has already reported) that code is returned."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 # --- argument types ---------------------------------------------------------------------
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -110,6 +123,17 @@ def parse_size(text: str) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise argparse.ArgumentTypeError(f"expected a positive HxW, found {text!r}")
     return height, width
+
+
+def positive_int(text: str) -> int:
+    """A whole-number option of at least 1 (a count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, found {value}")
+    return value
 
 
 def finite_float(text: str) -> float:

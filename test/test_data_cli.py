@@ -92,7 +92,8 @@ def test_export_refuses_non_empty_out_dir(tmp_path, capsys):
     (["--source", "nyuv2", "--root", "{tmp}/missing"], "not found"),
     (["--source", "nyuv2"], "expected the path of the data set"),
     (["--source", "folder", "--root", "{tmp}/src", "--size", "12by20"], "expected HxW"),
-    (["--source", "folder", "--root", "{tmp}/src", "--n", "0"], "positive frame count"),
+    (["--source", "folder", "--root", "{tmp}/src", "--n", "0"],
+     "argument --n: expected a positive whole number, found 0"),
     (["--source", "kitti", "--root", "{tmp}"], "invalid choice"),
 ])
 def test_export_bad_input_one_line(tmp_path, capsys, extra, message):
@@ -140,6 +141,8 @@ def test_preview_bad_input(tmp_path, capsys):
     base = ["--source", "folder", "--root", str(src)]
     assert preview.main(base + ["--out", str(tmp_path / "g.jpg")]) == 2
     assert ".png" in _error_line(capsys)
+    assert preview.main(base + ["--n", "0", "--out", str(tmp_path / "g.png")]) == 2
+    assert "argument --n: expected a positive whole number, found 0" in _error_line(capsys)
     assert preview.main(base + ["--start", "5", "--out", str(tmp_path / "g.png")]) == 2
     assert "below the 2 frames" in _error_line(capsys)
     assert preview.main(["--source", "sunrgbd", "--root", str(tmp_path / "nothing"),

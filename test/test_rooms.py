@@ -190,6 +190,11 @@ def test_cli_writes_a_preview_grid_and_benchmarks(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--size", "1x40", "--bench"])
     assert exc.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["--n", "0", "--bench"])
+    assert exc.value.code == 2
+    assert "argument --n: expected a positive whole number, found 0" in capsys.readouterr().err
 
 
 def test_module_runs_as_a_program(tmp_path):

@@ -23,7 +23,8 @@ from typing import Sequence
 from tqdm import tqdm
 
 from ..atomic_files import atomic_write_text
-from ..cli import CliError, OneLineArgumentParser, entry_point, parse_size
+from ..cli import (CliError, OneLineArgumentParser, entry_point, parse_arguments, parse_size,
+                   positive_int)
 from ..output_dirs import OutputDirError, prepare_output_dir
 from .base import LabelledDataset
 from .io import write_depth, write_labels, write_rgb
@@ -88,7 +89,7 @@ def build_parser() -> OneLineArgumentParser:
     add_source_arguments(parser)
     parser.add_argument("--split", default="train",
                         help="split to export (default train); 'all' = train and test")
-    parser.add_argument("--n", type=int, default=None,
+    parser.add_argument("--n", type=positive_int, default=None,
                         help="frames per split (default: all; rooms: "
                              f"{DEFAULT_ROOMS_FRAMES})")
     parser.add_argument("--out", required=True, help="output folder (must be empty)")
@@ -105,12 +106,9 @@ def build_parser() -> OneLineArgumentParser:
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     """Run the export; return the exit code (2 and one ``error:`` line on bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
-        return int(exc.code or 0)
-    if args.n is not None and args.n < 1:
-        raise CliError(f"--n: expected a positive frame count, found {args.n}")
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2, already reported)
+        return args
     splits = ["train", "test"] if args.split == "all" else [args.split]
     out_dir = Path(args.out)
     rooms_frames = args.n if args.n is not None else DEFAULT_ROOMS_FRAMES

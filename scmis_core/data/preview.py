@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..cli import (CliError, OneLineArgumentParser, entry_point, finite_float, parse_size,
-                   writable_parent)
+from ..cli import (CliError, OneLineArgumentParser, entry_point, finite_float, parse_arguments,
+                   parse_size, positive_int, writable_parent)
 from ..visualize import grid, sample_panels
 from .base import LabelledDataset
 from .io import write_rgb
@@ -49,7 +49,7 @@ def build_parser() -> OneLineArgumentParser:
                     "colourised labels.")
     add_source_arguments(parser)
     parser.add_argument("--split", default="train", help="split to show (default train)")
-    parser.add_argument("--n", type=int, default=6, help="frames to show (default 6)")
+    parser.add_argument("--n", type=positive_int, default=6, help="frames to show (default 6)")
     parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
     parser.add_argument("--out", required=True, help="output PNG file")
     parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
@@ -63,12 +63,9 @@ def build_parser() -> OneLineArgumentParser:
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     """Write the preview; return the exit code (2 and one ``error:`` line on bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
-        return int(exc.code or 0)
-    if args.n < 1:
-        raise CliError(f"--n: expected a positive frame count, found {args.n}")
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):  # --help (0) or a usage error (2, already reported)
+        return args
     if args.start < 0:
         raise CliError(f"--start: expected a non-negative index, found {args.start}")
     if not args.max_depth_m > 0:

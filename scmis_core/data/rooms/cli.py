@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ...cli import entry_point, parse_size
+from ...cli import entry_point, parse_size, positive_int
 from ...visualize import grid, sample_panels, save_png
 from ..labels import NYU40_CLASSES, voc_palette
 from ..sample import Sample
@@ -33,15 +33,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="render N frames and print frames per second")
     parser.add_argument("--size", type=parse_size, default=(240, 320), metavar="HxW",
                         help="image size as HEIGHTxWIDTH (default 240x320)")
-    parser.add_argument("--n", type=int, default=6, help="number of frames (default 6)")
+    parser.add_argument("--n", type=positive_int, default=6,
+                        help="number of frames (default 6)")
     parser.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     parser.add_argument("--split", default="train", help="data-set split (default train)")
     parser.add_argument("--no-noise", action="store_true",
                         help="exact depth and no RGB sensor noise")
     parser.add_argument("--preview", metavar="PNG", help="write a preview grid to this PNG")
     args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error(f"--n: expected at least 1, found {args.n}")
     if not args.bench and not args.preview:
         parser.error("nothing to do: give --bench and/or --preview PNG")
     h, w = args.size
