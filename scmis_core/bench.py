@@ -19,9 +19,8 @@ from typing import Any, Callable
 
 import torch
 
-from .cli import entry_point
+from .cli import add_device_argument, entry_point, parse_size
 from .config import from_dict
-from .data.registry import parse_size
 from .runtime import select_device
 
 
@@ -90,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generator inference (gen: GFLOP/s as a fraction of the matmul "
                     "figure, see `gen -h`) and training throughput (train, see `train -h`).")
     parser.add_argument("what", nargs="?", default="all", choices=("gen", "train", "all"))
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--variants", nargs="+", default=["scmis", "oasis", "rgbd-oasis"])
     parser.add_argument("--width", type=int, default=16, help="generator width (paper 64)")
     parser.add_argument("--spade-hidden", type=int, default=32)
