@@ -12,10 +12,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 # The ROS 2 launch / launch_testing / ros2cli wheels: vendored in the repository (see the
 # folder's README.md); another folder: make LAUNCH_WHEELS=/path.
-# The small real NYUv2 bundle (optional; data cannot be committed, so the default names a
-# development machine's folder; where it is absent the tests that read it skip).
+# The small real NYUv2 bundle (optional; data cannot be committed): make NYU_MINI=/path;
+# by default data/nyu_mini in this checkout, else the first */data/nyu_mini folder beside
+# the checkout (a development data bundle), else none and the tests that read it skip.
 LAUNCH_WHEELS ?= third_party/ros2-launch-wheels
-NYU_MINI ?= $(abspath ../shared/data/nyu_mini)
+NYU_MINI ?= $(abspath $(firstword $(wildcard data/nyu_mini ../*/data/nyu_mini)))
 DEMO_DIR ?= demo_out
 REQS := requirements.txt requirements-onnx.txt requirements-launch.txt constraints.txt
 STAMP := $(VENV)/.scmis-deps-stamp

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The one development convenience that may name the development machine's shared folder:
-#: the Makefile's default of the optional NYUv2 test bundle (data cannot be committed).
-DEV_ONLY = {"Makefile"}
+#: Files that may name the development machine's shared folder: none.
+DEV_ONLY: set[str] = set()
 
 
 def _tracked_text_files() -> dict[str, str]:
