@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..engine.stop import TrainingInterrupted
+from ..provenance import cpu_model, git_head
 from ..runtime import atomic_write_text
 
 #: kind -> "module:function" (or a callable) executing one run.
@@ -101,28 +102,14 @@ def machine_info() -> dict[str, Any]:
     """Where the runs were made (for the results page)."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "torch": torch.__version__, "platform": platform.platform(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def code_commit() -> str:
     """The git commit of the code (empty when not in a git checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    return git_head(short=True) or ""
 
 
 def resolve_executor(kind: str) -> Callable[..., dict[str, Any]]:
