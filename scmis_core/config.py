@@ -138,6 +138,9 @@ class TrainConfig:
     lr_d: float = _f(4e-4, "Adam learning rate of D", range=(0.0, 1.0))
     beta1: float = _f(0.0, "Adam beta1", range=(0.0, 1.0))
     beta2: float = _f(0.999, "Adam beta2", range=(0.0, 1.0))
+    lr_decay_steps: int = _f(0, "the learning rates of G and D fall linearly towards 0 over "
+                             "the last lr_decay_steps of train.steps (SPADE / pix2pixHD); "
+                             "0 = constant", range=(0, None))
     ema_decay: float = _f(0.9999, "EMA decay of the G weights, warmed up as min(decay, "
                           "(1+step)/(10+step)) (0 disables EMA)",
                           range=(0.0, 1.0))

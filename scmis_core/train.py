@@ -202,8 +202,30 @@ class Trainer:
 
     # -- one step -----------------------------------------------------------------------------
 
+    def lr_scale(self, step: int | None = None) -> float:
+        """Factor of the configured learning rates for the step after ``step`` (default: the
+        current one): 1, or ``(steps - step) / lr_decay_steps`` in the last lr_decay_steps."""
+        tc = self.cfg.train
+        step = self.step if step is None else step
+        if tc.lr_decay_steps <= 0:
+            return 1.0
+        return min(1.0, max(0.0, (tc.steps - step) / tc.lr_decay_steps))
+
+    def _apply_optimizer_settings(self) -> None:
+        """Learning rates (with the decay) and betas from the config, so a run resumed with
+        other ``train.lr_*`` / ``train.beta*`` values uses them instead of the checkpoint's."""
+        tc = self.cfg.train
+        scale = self.lr_scale()
+        for opt, base in ((self.opt_g, tc.lr_g), (self.opt_d, tc.lr_d)):
+            if opt is None:
+                continue
+            for group in opt.param_groups:
+                group["lr"] = base * scale
+                group["betas"] = (tc.beta1, tc.beta2)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One D update then one G update; returns the loss terms as floats."""
+        self._apply_optimizer_settings()
         batch = self._to_device(batch)
         labels = batch["labels"]
         onehot = one_hot(labels, self.num_classes, check=False).contiguous(
@@ -498,7 +520,10 @@ class Trainer:
         if self.step % tc.log_every == 0 or self.step == target:
             bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
                              if k in ("d_total", "g_adv", "g_depth")})
-            logger.log(self.step, {f"loss/{k}": v for k, v in last.items()})
+            row = {f"loss/{k}": v for k, v in last.items()}
+            if tc.lr_decay_steps:
+                row["lr/g"] = tc.lr_g * self.lr_scale(self.step - 1)
+            logger.log(self.step, row)
         if self.step % tc.sample_every == 0 or self.step == target:
             image = self.sample_grid()
             save_png(image, self.run_dir / "samples" / f"step_{self.step:07d}.png")

@@ -88,6 +88,31 @@ def test_run_folder_and_exact_resume(tmp_path):
         assert torch.equal(final_a[key], final_b[key]), key
 
 
+def test_lr_decay_schedule_and_resume_with_new_learning_rates(tmp_path):
+    trainer = Trainer(tiny_cfg(train={"steps": 10, "lr_decay_steps": 4, "lr_g": 1e-3,
+                                      "lr_d": 2e-3}), tmp_path, progress=False)
+    # constant until the last 4 steps, then (10 - step) / 4 of the configured rates
+    assert [trainer.lr_scale(s) for s in (0, 5, 6, 7, 8, 9)] == [1, 1, 1, 0.75, 0.5, 0.25]
+    trainer.step = 8
+    trainer._apply_optimizer_settings()
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3)
+    # a checkpoint's optimiser state carries its learning rates; the resuming config wins
+    trainer.step = 0
+    trainer.fit(steps=2)
+    path = trainer.save()
+    resumed = Trainer(tiny_cfg(train={"steps": 10, "lr_g": 3e-5, "lr_d": 6e-5,
+                                      "beta2": 0.99}), tmp_path / "resumed", progress=False)
+    resumed.load_state_dict(load_checkpoint(path, kind="gan"), path)
+    assert resumed.opt_g.param_groups[0]["lr"] == 1e-3  # what the checkpoint carried
+    resumed.train_step(next(iter(resumed.stream.from_step(resumed.step))))
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(3e-5)
+    assert resumed.opt_d.param_groups[0]["lr"] == pytest.approx(6e-5)
+    assert resumed.opt_g.param_groups[0]["betas"] == (0.0, 0.99)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr/g"] for r in rows if "lr/g" in r] == [1e-3, 1e-3]
+
+
 @pytest.mark.slow
 def test_keep_last_prunes_old_checkpoints(tmp_path):
     trainer = Trainer(tiny_cfg(train={"keep_last": 2, "ckpt_every": 1, "steps": 4}), tmp_path,
