@@ -6,14 +6,19 @@ layout of :mod:`scmis_core.output_dirs`' temporary folders): what a SIGKILL leav
 recognisable as ours and as stale, and :func:`remove_stale_temp_files` removes exactly those
 (this host, a process that no longer runs). No torch here, so the data tools can use it;
 :mod:`scmis_core.runtime` re-exports these for the trainers.
+
+Permissions: temporaries are created with mode 0666 / 0777 less the process umask, as
+``open()`` and ``mkdir()`` would (``tempfile.mkstemp`` / ``mkdtemp`` make 0600 / 0700, which
+would leave every output readable by its writer alone), and a replaced file keeps its mode.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
-import tempfile
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -56,6 +61,34 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     return removed
 
 
+def _temp_name(parent: Path, prefix: str) -> Path:
+    return parent / f"{prefix}{secrets.token_hex(6)}"
+
+
+def new_temp_file(parent: str | Path, prefix: str) -> Path:
+    """Create an empty file ``parent/PREFIX<random>`` (mode 0666 less the umask)."""
+    for _ in range(100):
+        candidate = _temp_name(Path(parent), prefix)
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name {prefix}* in {parent}")
+
+
+def new_temp_dir(parent: str | Path, prefix: str) -> Path:
+    """Create an empty folder ``parent/PREFIX<random>`` (mode 0777 less the umask)."""
+    for _ in range(100):
+        candidate = _temp_name(Path(parent), prefix)
+        try:
+            os.mkdir(candidate, 0o777)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name {prefix}* in {parent}")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through a temporary file in the same folder, then rename it into place.
 
@@ -64,12 +97,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{HOST}-{os.getpid()}-",
-                               dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = new_temp_file(path.parent, f".{path.name}.tmp-{HOST}-{os.getpid()}-")
     try:
         write(tmp_path)
+        try:  # a replaced file keeps its permissions
+            os.chmod(tmp_path, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
         with open(tmp_path, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)

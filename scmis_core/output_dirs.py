@@ -23,12 +23,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .atomic_files import HOST, pid_alive
+from .atomic_files import HOST, new_temp_dir, pid_alive
 
 MARKER = ".scmis-output.json"
 
@@ -266,8 +265,7 @@ def temp_dir_beside(path: str | Path) -> Path:
     """A new hidden folder next to ``path`` named after it, this host and this process."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(path)}{HOST}-{os.getpid()}-",
-                                 dir=path.parent))
+    return new_temp_dir(path.parent, f"{_temp_prefix(path)}{HOST}-{os.getpid()}-")
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

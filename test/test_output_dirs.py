@@ -4,12 +4,14 @@ stale temporary folders of killed runs (and only those) removed."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from scmis_core.atomic_files import atomic_write_text
 from scmis_core.output_dirs import (MARKER, OutputDirError, check_output_dir,
                                     check_not_overlapping, foreign_entries, prepare_output_dir,
                                     remove_stale_temps, replace_output_dir, temp_dir_beside)
@@ -121,6 +123,27 @@ def test_replace_swaps_a_finished_folder_in(tmp_path):
     with pytest.raises(OutputDirError, match="other.txt"):
         replace_output_dir(new, old, overwrite=True, kind="rosbag2")
     assert (old / "other.txt").read_text() == "keep" and (old / "x_0.mcap").read_bytes() == b"new"
+
+
+def test_outputs_get_the_umask_permissions_and_a_replaced_file_keeps_its_mode(tmp_path):
+    # tempfile's 0600 / 0700 used to reach every atomically written file and output folder
+    old_umask = os.umask(0o022)
+    try:
+        written = atomic_write_text(tmp_path / "report.json", "{}")
+        assert stat.S_IMODE(written.stat().st_mode) == 0o644
+        folder = temp_dir_beside(tmp_path / "synth")
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        os.umask(0o077)
+        assert stat.S_IMODE(atomic_write_text(tmp_path / "private", "").stat().st_mode) == 0o600
+        os.umask(0o022)
+        written.chmod(0o640)
+        atomic_write_text(written, "{\"new\": 1}")
+        assert stat.S_IMODE(written.stat().st_mode) == 0o640
+        assert written.read_text() == '{"new": 1}'
+    finally:
+        os.umask(old_umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".synth.tmp-" + folder.name.split(
+        ".synth.tmp-")[1], "private", "report.json"]
 
 
 def test_stale_temp_folders_of_dead_processes_only_are_removed(tmp_path):

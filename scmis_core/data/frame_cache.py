@@ -20,12 +20,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic_files import new_temp_dir
 from .base import LabelledDataset
 from .sample import Sample
 
@@ -142,7 +142,7 @@ class CachedDataset(LabelledDataset):
         first = self.source[0]
         height, width = first.labels.shape
         label_dtype = np.uint8 if self.source.num_classes < 256 else np.int16
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+        tmp = new_temp_dir(root, f".tmp-{os.getpid()}-")
         try:
             rgb = np.lib.format.open_memmap(tmp / "rgb.npy", "w+", np.uint8,
                                             (count, height, width, 3))
