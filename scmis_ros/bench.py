@@ -110,7 +110,7 @@ class NodeClient:
 
         from .conversions import stamp_ns
         from .diagnostics import status_dict
-        from .node_utils import qos_from_name
+        from .node_utils import let_sigint_reach_children, qos_from_name
 
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id),
                    ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1",
@@ -120,6 +120,7 @@ class NodeClient:
             if p)
         self.timeout_s = timeout_s
         self.log = tempfile.TemporaryFile()
+        let_sigint_reach_children()  # close() stops the node with SIGINT
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scmis_ros.synth_node", "--ros-args",
              "-p", f"checkpoint:={checkpoint}", "-p", f"device:={device}",

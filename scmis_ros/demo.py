@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     from scmis_core.data.registry import parse_size
     from scmis_core.pretrained import resolve
 
+    from .node_utils import let_sigint_reach_children
     from .synth_node import resolve_checkpoint
+
+    let_sigint_reach_children()  # the pipeline and the recorder are stopped with SIGINT
 
     parser = argparse.ArgumentParser(prog="python -m scmis_ros.demo",
                                      description="ROS 2 demo on procedural rooms: record a "

@@ -363,6 +363,17 @@ class RateLimiter:
         return True
 
 
+def let_sigint_reach_children() -> None:
+    """Undo an inherited "SIGINT ignored" before starting node processes to stop with SIGINT.
+
+    A background job of a non-interactive shell (``make demo &``, CI scripts) starts with
+    SIGINT ignored, and every child inherits that: ``ros2 launch`` and the nodes would never
+    see the Ctrl-C we send them and would be killed after a timeout instead of shutting down
+    cleanly. With a handler installed here, children start with the default disposition."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
              threads: int = 1) -> int:
     """``rclpy.init``, build the node, spin until Ctrl-C / shutdown, clean up; exit code.

@@ -104,3 +104,27 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops():
     assert not thread.is_alive()
     assert consumed == sorted(consumed) and consumed[-1] == 999
     assert len(consumed) + slot.dropped - 2 == 1000  # every item consumed or counted dropped
+
+
+def test_children_of_a_background_job_can_be_stopped_with_sigint():
+    # make demo & (SIGINT ignored, inherited by every child): the demo and the ROS bench
+    # stop their node processes with SIGINT, so they must hand children the default back
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    import signal
+    import subprocess
+    import sys
+
+    child = ("import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    parent = ("import subprocess, sys{imp}\n{call}\n"
+              "print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, "
+              "text=True).stdout.strip())")
+
+    def run(imp: str, call: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", parent.format(imp=imp, call=call, child=child)],
+            capture_output=True, text=True, check=True, timeout=60,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)).stdout.strip()
+
+    assert run("", "pass") == "True"  # what the demo's children got before
+    assert run("\nfrom scmis_ros.node_utils import let_sigint_reach_children",
+               "let_sigint_reach_children()") == "False"
