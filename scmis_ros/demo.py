@@ -58,13 +58,32 @@ def _node_cmd(module: str, params: dict[str, Any] | None = None,
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    """Ctrl-C (SIGINT) to ``proc``; if it has not ended after ``timeout`` s, SIGTERM and then
+    SIGKILL. A process started in a session of its own (``ros2 launch``) gets those two as a
+    group, so that no node it started outlives the demo."""
+    group = proc.poll() is None and os.getpgid(proc.pid) == proc.pid
+
+    def kill(signum: int) -> None:
+        try:
+            if group:
+                os.killpg(proc.pid, signum)
+            elif proc.poll() is None:
+                proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait(10)
+            kill(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+    kill(signal.SIGKILL)  # what is left of the group (nothing, after a clean shutdown)
+    proc.wait()
     return proc.returncode
 
 

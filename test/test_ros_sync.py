@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -128,3 +129,36 @@ def test_children_of_a_background_job_can_be_stopped_with_sigint():
     assert run("", "pass") == "True"  # what the demo's children got before
     assert run("\nfrom scmis_ros.node_utils import let_sigint_reach_children",
                "let_sigint_reach_children()") == "False"
+
+
+def test_demo_stop_leaves_no_process_of_a_launch_group_behind(tmp_path):
+    # a "launch" that ignores SIGINT and TERM, with a child that does too: _stop must end both
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    import subprocess
+    import sys
+
+    from scmis_ros.demo import _stop
+
+    pid_file = tmp_path / "child.pid"
+    code = ("import os, signal, subprocess, sys, time\n"
+            "for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(300)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    assert _stop(proc, timeout=1.0) == -9
+    deadline = time.monotonic() + 10
+    while True:  # the child is gone (reaped by init) or a zombie
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z" or time.monotonic() > deadline:
+            assert state == "Z", state
+            break
+        time.sleep(0.1)
