@@ -374,6 +374,14 @@ def let_sigint_reach_children() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class TerminateRequest(BaseException):
+    """Raised in the main thread by SIGTERM while a node spins (see :func:`run_node`)."""
+
+
+def _raise_terminate(signum: int, frame: Any) -> None:
+    raise TerminateRequest(signum)
+
+
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
              threads: int = 1) -> int:
     """``rclpy.init``, build the node, spin until Ctrl-C / shutdown, clean up; exit code.
@@ -383,6 +391,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     """
     from rclpy.exceptions import InvalidParameterValueException
 
+    # SIGTERM (docker stop, systemd, launch after SIGINT) shuts down like Ctrl-C: rclpy's own
+    # handler passes the signal on to the one it found, which was the default action, so the
+    # process ended at once without its clean-up (the fine-tuner's final checkpoint).
+    signal.signal(signal.SIGTERM, _raise_terminate)
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     code = 0
@@ -392,7 +404,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
                     MultiThreadedExecutor(num_threads=threads))
         executor.add_node(node)
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, TerminateRequest, ExternalShutdownException):
         pass
     except (ValueError, RuntimeError, FileNotFoundError,  # CheckpointError is a RuntimeError
             InvalidParameterValueException) as exc:

@@ -101,10 +101,10 @@ class NodeProcess:
         finally:
             self._log_handle.close()
 
-    def stop(self, timeout: float = 20.0) -> int:
-        """Ctrl-C (SIGINT), wait; kill if it hangs. Returns the exit code."""
+    def stop(self, timeout: float = 20.0, signum: int = signal.SIGINT) -> int:
+        """Ctrl-C (SIGINT, or ``signum``), wait; kill if it hangs. Returns the exit code."""
         if self.alive():
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signum)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
