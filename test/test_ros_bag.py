@@ -141,7 +141,9 @@ def test_ctrl_c_on_the_cli_leaves_nothing(tmp_path, untrained_generator):
     proc = subprocess.Popen([sys.executable, "-m", "scmis_ros.bag_augment", str(src),
                              str(tmp_path / "out"), "--checkpoint", str(untrained_generator),
                              "--device", "cpu"], env=env, cwd=tmp_path,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            # a suite run as a background job passes SIGINT on ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
