@@ -63,7 +63,7 @@ SHIPPED: dict[str, Shipped] = {s.name: s for s in (
             "SCMIS generator for procedural rooms (40 NYUv2 classes), EMA weights, float16",
             "OMP_NUM_THREADS=1 python -m scmis_core.train --config config/rooms_pretrained.yaml "
             "--no-eval --run-dir runs/rooms_pretrained train.threads=1; python -m "
-            "scmis_core.pretrained pack runs/rooms_pretrained/step_NNNNNNN.pt --name rooms"),
+            "scmis_core.pretrained pack runs/rooms_pretrained/final.pt --name rooms"),
     Shipped("rooms-judge", "segmenter",
             "RGB-D segmenter of procedural rooms (the mIoU judge of evaluate), float16",
             "python -m scmis_core.segment train --config config/rooms_small.yaml "
