@@ -223,10 +223,6 @@ class OnlineClassMix:
 # --------------------------------------------------------------------------------------------
 # Offline generation of a mixed data set in the NYUv2 layout.
 
-#: The checkpoint hash of the manifest (one function: :func:`scmis_core.pretrained.sha256_file`;
-#: this name stays for the callers that import it from here).
-file_sha256 = sha256_file
-
 MANIFEST = "manifest.json"
 _DONE_DIR = ".shards"
 _TMP_DIR = ".tmp"

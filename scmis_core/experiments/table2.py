@@ -240,7 +240,8 @@ def _generator_path(params: dict[str, Any], ctx: RunContext, key: str) -> str:
 
 def execute_mixdata(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     """Write the offline class-mixed copies of the labelled frames (resumable)."""
-    from ..augment import AugmentJob, file_sha256
+    from ..augment import AugmentJob
+    from ..pretrained import sha256_file
     from ..config import from_dict
     from ..data.registry import dataset_from_config
     from ..data.wrappers import FirstFrames
@@ -258,7 +259,7 @@ def execute_mixdata(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     AugmentJob(synth, train, folder, variants=params["variants"], ratio=params["ratio"],
                mode=params["mode"], seed=0, shard_size=64, include_real=True,
                size=(data.height, data.width),
-               settings={"checkpoint_sha256": file_sha256(ckpt),
+               settings={"checkpoint_sha256": sha256_file(ckpt),
                          "ema_weights": not params["raw_weights"],
                          "data": asdict(data)},
                inputs=[data.root, ckpt]).run(progress=ctx.progress)
