@@ -8,8 +8,9 @@ checkpoint (as a plain dict).
 
 Each field carries its documentation and its constraint in ``dataclasses.field(metadata=...)``:
 ``help`` (one line), and optionally ``choices`` (allowed values) or ``range`` ((lo, hi),
-inclusive, ``None`` for an open end). ``python -m scmis_core.config`` prints every key with its
-default and help, and validates a file when given one. :func:`add_section_flags` turns the
+inclusive, ``None`` for an open end; ``above_min=True`` excludes ``lo`` itself).
+``python -m scmis_core.config`` prints every key with its default and help, and validates a
+file when given one. :func:`add_section_flags` turns the
 fields of a section into ``--flag`` shorthands (``segment train --steps 100`` =
 ``segment.steps=100``) whose help, type and choices come from the same metadata.
 """
@@ -36,13 +37,16 @@ class ConfigError(ValueError):
 
 
 def _f(default: Any, help: str, *, choices: Iterable[Any] | None = None,
-       range: tuple[float | None, float | None] | None = None) -> Any:
-    """Declare a config field with its help text and constraint."""
+       range: tuple[float | None, float | None] | None = None,
+       above_min: bool = False) -> Any:
+    """Declare a config field with its help text and constraint (``above_min``: the lower
+    end of ``range`` is excluded)."""
     meta: dict[str, Any] = {"help": help}
     if choices is not None:
         meta["choices"] = tuple(choices)
     if range is not None:
         meta["range"] = range
+        meta["above_min"] = above_min
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -187,7 +191,8 @@ class SegmentConfig:
     steps: int = _f(600, "optimiser steps", range=(1, None))
     batch_size: int = _f(8, "images per step", range=(1, None))
     optimizer: str = _f("adamw", "optimiser: adamw | sgd", choices=("adamw", "sgd"))
-    lr: float = _f(2e-3, "peak learning rate of the schedule (> 0)", range=(0.0, 10.0))
+    lr: float = _f(2e-3, "peak learning rate of the schedule (> 0)", range=(0, 10.0),
+                   above_min=True)
     weight_decay: float = _f(1e-4, "weight decay of the optimiser", range=(0.0, None))
     momentum: float = _f(0.9, "SGD momentum (sgd only)", range=(0.0, 1.0))
     schedule: str = _f("onecycle", "learning-rate schedule: onecycle | constant",
@@ -266,8 +271,6 @@ class Config:
             raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, "
                               f"found {dev!r}")
         seg = self.segment
-        if seg.lr == 0:
-            raise ConfigError(f"segment.lr: expected a value in (0, 10.0], found {seg.lr!r}")
         if seg.scale_min > seg.scale_max:
             raise ConfigError(f"segment.scale_min: expected at most segment.scale_max = "
                               f"{seg.scale_max}, found {seg.scale_min}")
@@ -333,10 +336,12 @@ def _validate_tree(node: Any, prefix: str) -> None:
         rng = f.metadata.get("range")
         if rng is not None:
             lo, hi = rng
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                lo_s = "-inf" if lo is None else lo
+            above = f.metadata.get("above_min", False)
+            if ((lo is not None and (value <= lo if above else value < lo))
+                    or (hi is not None and value > hi)):
+                lo_s = f"{'(' if above else '['}{'-inf' if lo is None else lo}"
                 hi_s = "inf" if hi is None else hi
-                raise ConfigError(f"{key}: expected a value in [{lo_s}, {hi_s}], "
+                raise ConfigError(f"{key}: expected a value in {lo_s}, {hi_s}], "
                                   f"found {value!r}")
 
 

@@ -47,7 +47,7 @@ def test_int_accepted_for_float():
     (["train.device=gpu0"], ["train.device", "'gpu0'"]),
     (["nodot"], ["key=value"]),
     (["segment.lr=0"], ["segment.lr: expected a value in (0, 10.0]", "found 0.0"]),
-    (["segment.lr=11"], ["segment.lr: expected a value in [0.0, 10.0]", "found 11.0"]),
+    (["segment.lr=11"], ["segment.lr: expected a value in (0, 10.0]", "found 11.0"]),
     (["segment.lr=fast"], ["segment.lr: expected float", "'fast'"]),
     (["segment.arch=resnet"], ["segment.arch: expected one of unet-rgbd", "esanet-r34",
                                "'resnet'"]),
