@@ -113,6 +113,11 @@ class ModelConfig:
                          "at relu<depth>_1 (4 matches the paper's Table 4 sizes; 5 = up to "
                          "relu5_1)", range=(2, 5))
     disc_head_width: int = _f(128, "channels of the discriminator head", range=(1, 2048))
+    disc_logit_stride: int = _f(1, "unet / pp heads: 1 = logits fused down to full resolution "
+                                "(paper); 2 = the head stops at half resolution and its logits "
+                                "are upsampled bilinearly (a third fewer D FLOPs at 64x64 with "
+                                "a 32-wide pp head); a power of two below 2**disc_depth",
+                                range=(1, 16))
     vgg_weights: str = _f("", "local torchvision-format VGG-19 state_dict (.pth) to start the "
                           "discriminator backbone from; empty = random init (never downloaded)")
 
@@ -130,6 +135,9 @@ class LossConfig:
                          choices=("none", "adaptive", "vgg-in", "vgg-cs"))
     perceptual_weights: str = _f("", "local VGG-19 weights for vgg-in / vgg-cs (.pth)")
     labelmix: bool = _f(True, "use the LabelMix regulariser for D")
+    labelmix_every: int = _f(1, "lazy LabelMix: the regulariser runs on every k-th D update "
+                             "only, weighted k * lambda_mix (as StyleGAN2's lazy R1); 1 = "
+                             "every update (paper)", range=(1, 1000))
 
 
 @dataclass

@@ -241,6 +241,8 @@ class VGGPerceptualLoss(nn.Module):
         return total
 
 
+#: A discriminator module: ``D(image)`` -> logits, ``D(image, return_features=True)`` ->
+#: (logits, features), ``D.features(image)`` -> the same features without the logits.
 Discriminator = Callable[..., object]
 
 
@@ -297,8 +299,8 @@ class GeneratorLoss:
         if discriminator is not None and fake is not None:
             if use_ap:
                 logits, feats_fake = discriminator(fake, return_features=True)
-                with torch.no_grad():
-                    _, feats_real = discriminator(real, return_features=True)
+                with torch.no_grad():  # the backbone alone: eq. 4 needs no real logits
+                    feats_real = discriminator.features(real)
                 add("g_ap", self.adaptive(feats_real, feats_fake), cfg.lambda_ap)
             else:
                 logits = discriminator(fake)
@@ -329,18 +331,22 @@ class DiscriminatorTotalLoss:
         self.labelmix = LabelMixLoss()
 
     def __call__(self, discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor,
-                 labels: torch.Tensor, generator: torch.Generator | None = None
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 labels: torch.Tensor, generator: torch.Generator | None = None, *,
+                 step: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``step``: 0-based index of this D update; with ``loss.labelmix_every`` k > 1 the
+        LabelMix term is computed on updates k-1, 2k-1, ... only, weighted k * lambda_mix
+        (``d_mix`` is then absent from the other updates' terms)."""
         fake = fake.detach()
         logits_real = discriminator(real)  # (B, N+1, H, W)
         logits_fake = discriminator(fake)
         total, terms = self.gan(logits_real, logits_fake, labels)
-        if self.cfg.labelmix and self.cfg.lambda_mix > 0:
+        every = self.cfg.labelmix_every
+        if self.cfg.labelmix and self.cfg.lambda_mix > 0 and (step + 1) % every == 0:
             num_classes = logits_real.shape[1] - 1
             mask = labelmix_mask(labels, num_classes, generator).to(real.dtype)
             logits_mixed = discriminator(mix(real, fake, mask))
             mix_loss = self.labelmix(logits_mixed, logits_real, logits_fake, mask)
             terms["d_mix"] = mix_loss.detach()
-            total = total + self.cfg.lambda_mix * mix_loss
+            total = total + every * self.cfg.lambda_mix * mix_loss
         terms["d_total"] = total.detach()
         return total, terms

@@ -252,7 +252,8 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
                 d_total, d_terms = self.d_loss(self.d_forward, real_view, fake_view.detach(),
-                                               labels, generator=self.noise_gen)
+                                               labels, generator=self.noise_gen,
+                                               step=self.step)
             self._check_finite(d_total, d_terms)
             self.scaler.scale(d_total).backward()
             self.scaler.step(self.opt_d)

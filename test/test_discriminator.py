@@ -109,6 +109,41 @@ def test_oasis_output_shapes(batch):
         model(torch.randn(1, 3, 32, 32))
 
 
+@pytest.mark.parametrize("disc", ["unet", "pp"])
+def test_logit_stride_drops_the_finest_fusion(disc):
+    torch.manual_seed(0)
+    full = build_discriminator(_cfg(disc), NUM_CLASSES)
+    half = build_discriminator(_cfg(disc, disc_logit_stride=2), NUM_CLASSES)
+    x = torch.randn(2, 3, 32, 40)
+    logits = half(x)
+    assert logits.shape == (2, NUM_CLASSES + 1, 32, 40)  # upsampled back to the input size
+    # The head works at half resolution: one fusion stage (the full-resolution one) fewer,
+    # and the logits are bilinear 2x upsamples of a 16x20 map.
+    stages = half.head.fuse if disc == "pp" else half.head.blocks
+    assert len(stages) == len(full.head.fuse if disc == "pp" else full.head.blocks) - 1 == 2
+    assert _count(half.head) < _count(full.head)
+    coarse = half.head(half.backbone(x)[1], (16, 20))
+    assert torch.allclose(torch.nn.functional.interpolate(
+        coarse, size=(32, 40), mode="bilinear", align_corners=False), logits, atol=1e-6)
+    deepest = build_discriminator(_cfg(disc, disc_logit_stride=8), NUM_CLASSES)
+    assert deepest(x).shape == (2, NUM_CLASSES + 1, 32, 40)
+    for bad in (3, 16):
+        with pytest.raises(ValueError, match=rf"disc_logit_stride: expected a power of two "
+                                             rf"from 1 to 8 .*found {bad}"):
+            build_discriminator(_cfg(disc, disc_logit_stride=bad), NUM_CLASSES)
+
+
+@pytest.mark.parametrize("disc", ["pp", "oasis"])
+def test_features_are_the_forward_features_without_the_head(disc):
+    torch.manual_seed(0)
+    model = build_discriminator(_cfg(disc), NUM_CLASSES).eval()  # no power iteration (oasis)
+    x = torch.randn(2, 3, 64, 64)
+    _, feats = model(x, return_features=True)
+    alone = model.features(x)
+    assert len(alone) == len(feats)
+    assert all(torch.equal(a, f) for a, f in zip(alone, feats))
+
+
 def test_disc_depth_five_returns_five_features():
     model = build_discriminator(_cfg("pp", disc_depth=5), NUM_CLASSES)
     logits, feats = model(torch.randn(2, 3, 32, 32), return_features=True)

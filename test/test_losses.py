@@ -220,3 +220,28 @@ def test_totals_weight_the_terms():
     assert "d_mix" not in no_mix
     with pytest.raises(ValueError, match="no term"):
         GeneratorLoss(LossConfig())(ids)
+
+
+def test_lazy_labelmix_runs_every_kth_update_at_k_times_the_weight():
+    torch.manual_seed(0)
+    disc = build_discriminator(ModelConfig(disc="pp", disc_width=8, disc_head_width=8), 3)
+    ids = torch.randint(0, 4, (2, 32, 32))
+    real = torch.rand(2, 3, 32, 32) * 2 - 1
+    fake = torch.rand(2, 3, 32, 32) * 2 - 1
+    lazy = DiscriminatorTotalLoss(LossConfig(lambda_mix=10.0, labelmix_every=3))
+    every = DiscriminatorTotalLoss(LossConfig(lambda_mix=10.0))
+    with_mix = []
+    for step in range(6):
+        total, terms = lazy(disc, real, fake, ids, generator=torch.Generator().manual_seed(0),
+                            step=step)
+        if "d_mix" in terms:
+            with_mix.append(step)
+            ref_total, ref = every(disc, real, fake, ids,
+                                   generator=torch.Generator().manual_seed(0), step=step)
+            assert terms["d_mix"].item() == pytest.approx(ref["d_mix"].item(), rel=1e-6)
+            assert total.item() == pytest.approx(
+                (ref["d_real"] + ref["d_fake"] + 30.0 * ref["d_mix"]).item(), rel=1e-6)
+        else:
+            assert total.item() == pytest.approx(
+                (terms["d_real"] + terms["d_fake"]).item(), rel=1e-6)
+    assert with_mix == [2, 5]

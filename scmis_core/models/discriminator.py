@@ -11,6 +11,11 @@ and one head chosen by name:
   per bin, 3x3 bottleneck) on the deepest features, then fused top-down with the upsampled
   shallower stage features (1x1 lateral projection added, 3x3 conv per stage, as in FPN /
   UPerNet) up to full resolution.
+
+``model.disc_logit_stride`` (``unet`` and ``pp``): 1 fuses down to the full-resolution stage
+(the paper); 2 stops the decoder at the half-resolution stage and upsamples its logits
+bilinearly, as PSPNet and the ``upsample`` head do. At 64x64 with a 32-wide ``pp`` head the
+full-resolution 3x3 fusion convolution alone is 30 % of D's FLOPs (docs/performance.md).
 - ``rgbd-pp``: ``pp`` with a 4-channel (RGB + depth) input (Table 4 ablation).
 - ``oasis``: the OASIS U-Net discriminator baseline (``oasis_discriminator.py``).
 
@@ -56,7 +61,8 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class UpsampleHead(nn.Module):
     """1x1 projections of the deepest stage -> N+1 logits, upsampled to the input size."""
 
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
+                 skip_stages: int = 0):
         super().__init__()
         self.project = nn.Sequential(nn.Conv2d(channels[-1], head_width, 1), _act(),
                                      nn.Conv2d(head_width, num_outputs, 1))
@@ -66,13 +72,18 @@ class UpsampleHead(nn.Module):
 
 
 class UNetHead(nn.Module):
-    """U-Net decoder: per shallower stage, upsample, concat the skip, two 3x3 convs."""
+    """U-Net decoder: per shallower stage, upsample, concat the skip, two 3x3 convs.
 
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
+    ``skip_stages``: the finest stages the decoder leaves out (logits at 1/2**skip_stages of
+    the backbone's full resolution, upsampled)."""
+
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
+                 skip_stages: int = 0):
         super().__init__()
+        self.skip_stages = skip_stages
         self.blocks = nn.ModuleList()
         c_in = channels[-1]
-        for c_skip in reversed(channels[:-1]):
+        for c_skip in reversed(channels[skip_stages:-1]):
             self.blocks.append(nn.Sequential(
                 nn.Conv2d(c_in + c_skip, head_width, 3, padding=1), _act(),
                 nn.Conv2d(head_width, head_width, 3, padding=1), _act()))
@@ -81,7 +92,7 @@ class UNetHead(nn.Module):
 
     def forward(self, stages: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         x = stages[-1]
-        for block, skip in zip(self.blocks, reversed(stages[:-1])):
+        for block, skip in zip(self.blocks, reversed(stages[self.skip_stages:-1])):
             x = block(torch.cat([_up(x, skip.shape[-2:]), skip], dim=1))
         return _up(self.classify(x), size)  # (B, N+1, H, W)
 
@@ -108,26 +119,34 @@ class PyramidPooling(nn.Module):
 
 
 class PyramidPoolingHead(nn.Module):
-    """Pyramid pooling on the deepest stage, fused top-down with the shallower stages."""
+    """Pyramid pooling on the deepest stage, fused top-down with the shallower stages.
 
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
+    ``skip_stages``: the finest stages left out of the fusion (logits at 1/2**skip_stages of
+    the backbone's full resolution, upsampled). Stage s of the fusion is ``laterals[i]`` /
+    ``fuse[i]`` with i = s - skip_stages."""
+
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
+                 skip_stages: int = 0):
         super().__init__()
+        fused = channels[skip_stages:-1]
         self.ppm = PyramidPooling(channels[-1], head_width)
-        self.laterals = nn.ModuleList(nn.Conv2d(c, head_width, 1) for c in channels[:-1])
+        self.laterals = nn.ModuleList(nn.Conv2d(c, head_width, 1) for c in fused)
         self.fuse = nn.ModuleList(
             nn.Sequential(nn.Conv2d(head_width, head_width, 3, padding=1), _act())
-            for _ in channels[:-1])
+            for _ in fused)
         self.classify = nn.Conv2d(head_width, num_outputs, 1)
+        self.skip_stages = skip_stages
 
     def forward(self, stages: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         x = self.ppm(stages[-1])
-        for s in reversed(range(len(stages) - 1)):
-            skip = stages[s]
-            x = self.fuse[s](_up(x, skip.shape[-2:]) + self.laterals[s](skip))
+        fused = stages[self.skip_stages:-1]
+        for i in reversed(range(len(fused))):
+            skip = fused[i]
+            x = self.fuse[i](_up(x, skip.shape[-2:]) + self.laterals[i](skip))
         return _up(self.classify(x), size)  # (B, N+1, H, W)
 
 
-HeadFactory = Callable[[list[int], int, int], nn.Module]
+HeadFactory = Callable[..., nn.Module]
 
 
 class AdaptiveAlignmentDiscriminator(nn.Module):
@@ -140,33 +159,49 @@ class AdaptiveAlignmentDiscriminator(nn.Module):
     """
 
     def __init__(self, num_classes: int, head: str = "pp", in_channels: int = 3,
-                 width: int = 64, depth: int = 4, head_width: int = 128):
+                 width: int = 64, depth: int = 4, head_width: int = 128,
+                 logit_stride: int = 1):
         super().__init__()
         if head not in AVGG_HEADS:
             raise ValueError(f"AVGG head: expected one of {', '.join(AVGG_HEADS)}, found "
                              f"{head!r}")
         if num_classes < 1:
             raise ValueError(f"discriminator: expected num_classes >= 1, found {num_classes}")
+        skip_stages = logit_stride.bit_length() - 1
+        if logit_stride < 1 or 2 ** skip_stages != logit_stride or skip_stages > depth - 1:
+            raise ValueError(f"model.disc_logit_stride: expected a power of two from 1 to "
+                             f"{2 ** (depth - 1)} (the backbone has {depth} stages), found "
+                             f"{logit_stride}")
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.head_name = head
         self.backbone = VGG19Backbone(in_channels, width, depth)
-        self.head = AVGG_HEADS[head](self.backbone.channels, num_classes + 1, head_width)
+        self.head = AVGG_HEADS[head](self.backbone.channels, num_classes + 1, head_width,
+                                     skip_stages)
         for module in self.head.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, image: torch.Tensor, return_features: bool = False):
+    def _check(self, image: torch.Tensor) -> None:
         if image.dim() != 4 or image.shape[1] != self.in_channels:
             raise ValueError(
                 f"discriminator ({self.head_name}): expected an image (B, {self.in_channels},"
                 f" H, W) ({'RGB' if self.in_channels == 3 else 'cat(rgb, depth)'}), found "
                 f"shape {tuple(image.shape)}")
+
+    def forward(self, image: torch.Tensor, return_features: bool = False):
+        self._check(image)
         taps, stages = self.backbone(image)
         logits = self.head(stages, image.shape[-2:])  # (B, N+1, H, W)
         return (logits, taps) if return_features else logits
+
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone activations of ``forward(image, return_features=True)`` without
+        running the head (eq. 4 needs no logits of the real images)."""
+        self._check(image)
+        return self.backbone(image)[0]
 
 
 AVGG_HEADS: dict[str, HeadFactory] = {
@@ -189,7 +224,8 @@ def _build_avgg(head: str) -> Callable[..., nn.Module]:
     def build(model_cfg, num_classes: int, in_channels: int) -> nn.Module:
         return AdaptiveAlignmentDiscriminator(
             num_classes, head=head, in_channels=in_channels, width=model_cfg.disc_width,
-            depth=model_cfg.disc_depth, head_width=model_cfg.disc_head_width)
+            depth=model_cfg.disc_depth, head_width=model_cfg.disc_head_width,
+            logit_stride=model_cfg.disc_logit_stride)
     return build
 
 
