@@ -33,13 +33,19 @@ from .config import apply_overrides, from_dict, load_config
 
 #: Overrides that restore the training path of the previous release (5e01fee).
 OLD_PATH = {"data.cache": "false", "data.num_workers": "1", "train.fused_ema": "false",
-            "train.share_fake": "false", "model.disc_head_width": "64"}
+            "train.share_fake": "false", "train.split_d": "false", "train.fused_adam": "false",
+            "model.disc_head_width": "64", "model.disc_logit_stride": "1",
+            "loss.labelmix_every": "1"}
 
 #: One optimisation of the new path each: name -> the override that switches it off.
 ABLATIONS = {"no-cache": {"data.cache": "false", "data.num_workers": "1"},
              "no-fused-ema": {"train.fused_ema": "false"},
+             "no-fused-adam": {"train.fused_adam": "false"},
              "no-share-fake": {"train.share_fake": "false"},
-             "head-64": {"model.disc_head_width": "64"}}
+             "no-split-d": {"train.split_d": "false"},
+             "head-64": {"model.disc_head_width": "64"},
+             "logit-stride-1": {"model.disc_logit_stride": "1"},
+             "labelmix-every-1": {"loss.labelmix_every": "1"}}
 
 
 def _config(base: dict[str, Any], overrides: dict[str, str]):
@@ -178,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="new path: per-tensor EMA update")
     parser.add_argument("--no-share-fake", action="store_true",
                         help="new path: a second generator forward for the G update")
+    parser.add_argument("--no-split-d", action="store_true",
+                        help="new path: each D pass on all intra-op threads instead of two "
+                             "half batches on two threads")
+    parser.add_argument("--no-fused-adam", action="store_true",
+                        help="new path: torch's per-tensor Adam loop")
     parser.add_argument("--head-width", type=int, default=0,
                         help="new path: model.disc_head_width (0 = the config's)")
     parser.add_argument("--workers", type=int, default=-1,
@@ -204,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         new.update(ABLATIONS["no-fused-ema"])
     if args.no_share_fake:
         new.update(ABLATIONS["no-share-fake"])
+    if args.no_split_d:
+        new.update(ABLATIONS["no-split-d"])
+    if args.no_fused_adam:
+        new.update(ABLATIONS["no-fused-adam"])
     if args.head_width:
         new["model.disc_head_width"] = str(args.head_width)
     if args.workers >= 0:

@@ -168,6 +168,12 @@ class TrainConfig:
                           "update (false: a second forward with a second noise draw)")
     fused_ema: bool = _f(True, "update the EMA generator with one fused foreach lerp "
                          "(false: one lerp per tensor; same numbers)")
+    split_d: bool = _f(True, "CPU with >= 2 intra-op threads: run each discriminator pass "
+                       "as two half batches on two threads of one intra-op thread each "
+                       "(same numbers up to float rounding; D has no batch statistics); "
+                       "ignored on CUDA, with compile, autocast or DDP")
+    fused_adam: bool = _f(True, "torch's fused Adam (one kernel for all tensors, CPU and "
+                          "CUDA; false: its per-tensor loop, 7x slower on CPU for rooms_small)")
     out_dir: str = _f("runs", "folder that holds the run folders")
     run_name: str = _f("", "run folder name; empty = <config name>-<timestamp>")
     log_every: int = _f(10, "steps between metric log lines", range=(1, None))

@@ -244,6 +244,9 @@ class VGGPerceptualLoss(nn.Module):
 #: A discriminator module: ``D(image)`` -> logits, ``D(image, return_features=True)`` ->
 #: (logits, features), ``D.features(image)`` -> the same features without the logits.
 Discriminator = Callable[..., object]
+#: D's outputs for the G loss: logits of the generated input, and for eq. 4 D's features of
+#: the generated and of the real input (None without eq. 4).
+DOutputs = tuple[torch.Tensor, Sequence[torch.Tensor] | None, Sequence[torch.Tensor] | None]
 
 
 class GeneratorLoss:
@@ -286,6 +289,36 @@ class GeneratorLoss:
         RGB-D D); D's features of ``real`` are computed without gradients. depth_fake:
         generator depth in [-1, 1]; depth_real_m: real depth in metres.
         """
+        d_outputs = None
+        if discriminator is not None and fake is not None:
+            d_outputs = self.d_outputs(discriminator, fake, real)
+        return self.from_outputs(labels, d_outputs, fake=fake, real=real, depth_fake=depth_fake,
+                                 depth_real_m=depth_real_m)
+
+    def uses_features(self, real: torch.Tensor | None) -> bool:
+        """Whether eq. 4 runs (it needs D's features of the real and the generated input)."""
+        return self.cfg.perceptual == "adaptive" and self.cfg.lambda_ap > 0 and real is not None
+
+    def d_outputs(self, discriminator: Discriminator, fake: torch.Tensor,
+                  real: torch.Tensor | None) -> DOutputs:
+        """What the G loss needs from D: the logits of ``fake`` and, for eq. 4, D's features
+        of ``fake`` and of ``real`` (the latter without gradients)."""
+        if not self.uses_features(real):
+            return discriminator(fake), None, None
+        logits, feats_fake = discriminator(fake, return_features=True)
+        if isinstance(discriminator, nn.parallel.DistributedDataParallel):
+            discriminator = discriminator.module  # no gradient, so no DDP hook is needed
+        with torch.no_grad():  # the backbone alone: eq. 4 needs no real logits
+            feats_real = discriminator.features(real)
+        return logits, feats_fake, feats_real
+
+    def from_outputs(self, labels: torch.Tensor, d_outputs: DOutputs | None = None, *,
+                     fake: torch.Tensor | None = None, real: torch.Tensor | None = None,
+                     depth_fake: torch.Tensor | None = None,
+                     depth_real_m: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The G loss from D's outputs (:meth:`d_outputs`, or None without a D) and the
+        images; the arguments are those of ``__call__``."""
         cfg = self.cfg
         terms: dict[str, torch.Tensor] = {}
         total: torch.Tensor | None = None
@@ -295,15 +328,10 @@ class GeneratorLoss:
             terms[name] = value.detach()
             total = weight * value if total is None else total + weight * value
 
-        use_ap = cfg.perceptual == "adaptive" and cfg.lambda_ap > 0 and real is not None
-        if discriminator is not None and fake is not None:
-            if use_ap:
-                logits, feats_fake = discriminator(fake, return_features=True)
-                with torch.no_grad():  # the backbone alone: eq. 4 needs no real logits
-                    feats_real = discriminator.features(real)
+        if d_outputs is not None:
+            logits, feats_fake, feats_real = d_outputs
+            if feats_fake is not None and feats_real is not None:
                 add("g_ap", self.adaptive(feats_real, feats_fake), cfg.lambda_ap)
-            else:
-                logits = discriminator(fake)
             add("g_adv", self.adversarial(logits, labels), 1.0)
         if (cfg.perceptual in ("vgg-in", "vgg-cs") and cfg.lambda_ap > 0 and fake is not None
                 and real is not None and self.vgg_loss is not None):
@@ -339,14 +367,32 @@ class DiscriminatorTotalLoss:
         fake = fake.detach()
         logits_real = discriminator(real)  # (B, N+1, H, W)
         logits_fake = discriminator(fake)
+        mask = self.mix_mask(labels, logits_real.shape[1] - 1, generator, step)
+        if mask is not None:
+            mask = mask.to(real.dtype)
+        logits_mixed = None if mask is None else discriminator(mix(real, fake, mask))
+        return self.from_logits(logits_real, logits_fake, labels, mask, logits_mixed)
+
+    def mix_mask(self, labels: torch.Tensor, num_classes: int,
+                 generator: torch.Generator | None = None, step: int = 0
+                 ) -> torch.Tensor | None:
+        """The LabelMix mask of D update ``step`` (float, (B, 1, H, W)), or None when this
+        update has no LabelMix term."""
+        cfg = self.cfg
+        if not (cfg.labelmix and cfg.lambda_mix > 0 and (step + 1) % cfg.labelmix_every == 0):
+            return None
+        return labelmix_mask(labels, num_classes, generator)
+
+    def from_logits(self, logits_real: torch.Tensor, logits_fake: torch.Tensor,
+                    labels: torch.Tensor, mask: torch.Tensor | None = None,
+                    logits_mixed: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Eq. 9 for D from D's logits of the real, the generated and (with ``mask``) the
+        mixed input."""
         total, terms = self.gan(logits_real, logits_fake, labels)
-        every = self.cfg.labelmix_every
-        if self.cfg.labelmix and self.cfg.lambda_mix > 0 and (step + 1) % every == 0:
-            num_classes = logits_real.shape[1] - 1
-            mask = labelmix_mask(labels, num_classes, generator).to(real.dtype)
-            logits_mixed = discriminator(mix(real, fake, mask))
+        if mask is not None and logits_mixed is not None:
             mix_loss = self.labelmix(logits_mixed, logits_real, logits_fake, mask)
             terms["d_mix"] = mix_loss.detach()
-            total = total + every * self.cfg.lambda_mix * mix_loss
+            total = total + self.cfg.labelmix_every * self.cfg.lambda_mix * mix_loss
         terms["d_total"] = total.detach()
         return total, terms

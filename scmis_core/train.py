@@ -44,6 +44,7 @@ from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .engine.batches import BatchStream
 from .engine.checkpoints import GanCheckpoint
+from .engine import split_passes
 from .engine.run_log import RunLogger
 from .engine.stop import StopRequest, TrainingInterrupted
 from .losses import DiscriminatorTotalLoss, GeneratorLoss
@@ -130,8 +131,9 @@ class Trainer:
             if self.D is not None:
                 self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         betas = (tc.beta1, tc.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tc.lr_g, betas=betas)
-        self.opt_d = (torch.optim.Adam(self.D.parameters(), lr=tc.lr_d, betas=betas)
+        fused = {"fused": True} if tc.fused_adam else {}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=tc.lr_g, betas=betas, **fused)
+        self.opt_d = (torch.optim.Adam(self.D.parameters(), lr=tc.lr_d, betas=betas, **fused)
                       if self.D is not None else None)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -146,6 +148,7 @@ class Trainer:
                           else self.D)
         self.g_loss = GeneratorLoss(cfg.loss, cfg.data.max_depth_m).to(self.device)
         self.d_loss = DiscriminatorTotalLoss(cfg.loss)
+        self._two_threads: split_passes.TwoThreads | None = None
         # Noise and LabelMix masks come from a generator of their own (saved in checkpoints),
         # so that data-loader workers and evaluation never shift the training randomness.
         self.noise_gen = torch.Generator(device=self.device).manual_seed(
@@ -223,11 +226,24 @@ class Trainer:
                 group["lr"] = base * scale
                 group["betas"] = (tc.beta1, tc.beta2)
 
+    def _split_d(self, batch_size: int) -> split_passes.TwoThreads | None:
+        """The two threads of ``train.split_d`` where they apply (CPU, >= 2 intra-op threads,
+        no compile / autocast / DDP, batch >= 2), else None (one pass on all threads)."""
+        tc = self.cfg.train
+        if not (tc.split_d and self.D is not None and self.device.type == "cpu"
+                and not tc.compile and self.amp_dtype is None and self.dist.world_size == 1
+                and batch_size >= 2 and torch.get_num_threads() >= 2):
+            return None
+        if self._two_threads is None:
+            self._two_threads = split_passes.TwoThreads()
+        return self._two_threads
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One D update then one G update; returns the loss terms as floats."""
         self._apply_optimizer_settings()
         batch = self._to_device(batch)
         labels = batch["labels"]
+        two = self._split_d(labels.shape[0])
         onehot = one_hot(labels, self.num_classes, check=False).contiguous(
             memory_format=self.memory_format)  # (B, N, H, W)
         terms: dict[str, torch.Tensor] = {}
@@ -251,27 +267,43 @@ class Trainer:
             fake_view = self.disc_view(fake_d.get("rgb"), fake_d.get("depth"))
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
-                d_total, d_terms = self.d_loss(self.d_forward, real_view, fake_view.detach(),
-                                               labels, generator=self.noise_gen,
-                                               step=self.step)
+                if two is not None:  # gradients already in D's .grad
+                    d_total, d_terms = split_passes.d_update(
+                        two, self.D, self.d_loss, real_view, fake_view, labels,
+                        self.num_classes, self.noise_gen, self.step)
+                else:
+                    d_total, d_terms = self.d_loss(self.d_forward, real_view,
+                                                   fake_view.detach(), labels,
+                                                   generator=self.noise_gen, step=self.step)
             self._check_finite(d_total, d_terms)
-            self.scaler.scale(d_total).backward()
+            if two is None:
+                self.scaler.scale(d_total).backward()
             self.scaler.step(self.opt_d)
             terms.update(d_terms)
             self.D.requires_grad_(False)
+        to_fake = None
         with self._autocast():
             if fake is None:
                 fake = self.g_forward(onehot, self.sample_noise(*labels.shape))
             kwargs: dict[str, Any] = {}
             if self.D is not None:
-                kwargs.update(discriminator=self.d_forward,
-                              fake=self.disc_view(fake.get("rgb"), fake.get("depth")),
+                kwargs.update(fake=self.disc_view(fake.get("rgb"), fake.get("depth")),
                               real=self.disc_view(batch["rgb"], batch["depth"]))
             if "depth" in fake:
                 kwargs.update(depth_fake=fake["depth"], depth_real_m=batch["depth_m"])
-            g_total, g_terms = self.g_loss(labels, **kwargs)
+            if two is not None:
+                d_outputs, to_fake = split_passes.g_d_outputs(
+                    two, self.D, self.g_loss, kwargs["fake"], kwargs["real"])
+                g_total, g_terms = self.g_loss.from_outputs(labels, d_outputs, **kwargs)
+            else:
+                if self.D is not None:
+                    kwargs["discriminator"] = self.d_forward
+                g_total, g_terms = self.g_loss(labels, **kwargs)
         self._check_finite(g_total, g_terms)
-        self.scaler.scale(g_total).backward()
+        if to_fake is not None:  # G's graph is walked once, from the loss and from D's input
+            torch.autograd.backward([g_total, kwargs["fake"]], [None, to_fake(g_total)])
+        else:
+            self.scaler.scale(g_total).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
         if self.D is not None:
