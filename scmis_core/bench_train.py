@@ -34,6 +34,7 @@ from .config import apply_overrides, from_dict, load_config
 #: Overrides that restore the training path of the previous release (5e01fee).
 OLD_PATH = {"data.cache": "false", "data.num_workers": "1", "train.fused_ema": "false",
             "train.share_fake": "false", "train.split_d": "false", "train.fused_adam": "false",
+            "train.real_features_only": "false",
             "model.disc_head_width": "64", "model.disc_logit_stride": "1",
             "loss.labelmix_every": "1"}
 
@@ -43,6 +44,7 @@ ABLATIONS = {"no-cache": {"data.cache": "false", "data.num_workers": "1"},
              "no-fused-adam": {"train.fused_adam": "false"},
              "no-share-fake": {"train.share_fake": "false"},
              "no-split-d": {"train.split_d": "false"},
+             "no-real-features-only": {"train.real_features_only": "false"},
              "head-64": {"model.disc_head_width": "64"},
              "logit-stride-1": {"model.disc_logit_stride": "1"},
              "labelmix-every-1": {"loss.labelmix_every": "1"}}

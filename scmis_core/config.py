@@ -172,6 +172,9 @@ class TrainConfig:
                        "as two half batches on two threads of one intra-op thread each "
                        "(same numbers up to float rounding; D has no batch statistics); "
                        "ignored on CUDA, with compile, autocast or DDP")
+    real_features_only: bool = _f(True, "eq. 4's discriminator features of the real images "
+                                  "from its backbone alone (false: a full pass whose logits "
+                                  "are not used; same numbers)")
     fused_adam: bool = _f(True, "torch's fused Adam (one kernel for all tensors, CPU and "
                           "CUDA; false: its per-tensor loop, 7x slower on CPU for rooms_small)")
     out_dir: str = _f("runs", "folder that holds the run folders")

@@ -256,11 +256,14 @@ class GeneratorLoss:
     features of real and generated input); ``vgg-in`` / ``vgg-cs`` (frozen VGG-19 from
     ``loss.perceptual_weights``, on the RGB channels). Terms whose inputs are not given are
     skipped (e.g. no adversarial term without a D, no depth term without depth).
+    ``real_features_only``: eq. 4's features of the real input come from D's backbone alone
+    (false: a full D pass whose logits are thrown away; same numbers).
     """
 
     def __init__(self, loss_cfg, max_depth_m: float = DEFAULT_MAX_DEPTH_M,
-                 vgg_loss: VGGPerceptualLoss | None = None):
+                 vgg_loss: VGGPerceptualLoss | None = None, real_features_only: bool = True):
         self.cfg = loss_cfg
+        self.real_features_only = real_features_only
         self.adversarial = GeneratorAdversarialLoss()
         self.adaptive = AdaptivePerceptualLoss()
         self.depth = DepthL1Loss(max_depth_m)
@@ -306,10 +309,12 @@ class GeneratorLoss:
         if not self.uses_features(real):
             return discriminator(fake), None, None
         logits, feats_fake = discriminator(fake, return_features=True)
-        if isinstance(discriminator, nn.parallel.DistributedDataParallel):
-            discriminator = discriminator.module  # no gradient, so no DDP hook is needed
-        with torch.no_grad():  # the backbone alone: eq. 4 needs no real logits
-            feats_real = discriminator.features(real)
+        with torch.no_grad():
+            if not self.real_features_only:  # a full pass whose logits are not used
+                return logits, feats_fake, discriminator(real, return_features=True)[1]
+            if isinstance(discriminator, nn.parallel.DistributedDataParallel):
+                discriminator = discriminator.module  # no gradient, so no DDP hook is needed
+            feats_real = discriminator.features(real)  # the backbone alone
         return logits, feats_fake, feats_real
 
     def from_outputs(self, labels: torch.Tensor, d_outputs: DOutputs | None = None, *,

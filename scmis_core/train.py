@@ -146,7 +146,8 @@ class Trainer:
         self.g_forward = torch.compile(self.G) if tc.compile else self.G
         self.d_forward = (torch.compile(self.D) if tc.compile and self.D is not None
                           else self.D)
-        self.g_loss = GeneratorLoss(cfg.loss, cfg.data.max_depth_m).to(self.device)
+        self.g_loss = GeneratorLoss(cfg.loss, cfg.data.max_depth_m,
+                                    real_features_only=tc.real_features_only).to(self.device)
         self.d_loss = DiscriminatorTotalLoss(cfg.loss)
         self._two_threads: split_passes.TwoThreads | None = None
         # Noise and LabelMix masks come from a generator of their own (saved in checkpoints),

@@ -326,29 +326,3 @@ def test_oasis_paper_size_parameter_count():
     n_params = sum(p.numel() for p in gen.parameters())
     assert abs(n_params - 71.3e6) / 71.3e6 < 0.05
 
-
-@pytest.mark.parametrize("variant", ["scmis", "4dgen"])
-@pytest.mark.parametrize("size", [(32, 32), (32, 64)])
-def test_noise_vector_path_matches_the_concatenated_input(variant, size):
-    """One noise vector per image: the convolutions over [onehot ; z] run without building
-    that input (conv_labels_and_noise); outputs and gradients are those of the plain path."""
-    gen = strong_init(build(variant, spectral_norm=False))
-    onehot, z = make_onehot(3, *size), torch.randn(3, Z_DIM)
-    plain_gen = copy.deepcopy(gen)
-    with torch.enable_grad():
-        fast = gen.train()(onehot, z)
-        plain = plain_gen.train()(onehot, z[:, :, None, None].expand(-1, -1, *size))
-        sum(v.square().mean() for v in fast.values()).backward()
-        sum(v.square().mean() for v in plain.values()).backward()
-    assert all(float(t.abs().max()) > 1e-2 for t in plain.values())
-    assert max_diff(fast, plain) < 1e-4
-    for (name, p), q in zip(gen.named_parameters(), plain_gen.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-7, msg=name)
-    # FLOPs: the two full-resolution convolutions read N instead of N + z_dim channels.
-    counts = []
-    for noise in (z, z[:, :, None, None].expand(-1, -1, *size)):
-        counter = FlopCounterMode(display=False)
-        with counter:
-            gen.eval()(onehot, noise)
-        counts.append(counter.get_total_flops())
-    assert counts[0] < counts[1]

@@ -25,7 +25,7 @@ branches.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -87,16 +87,6 @@ class ConditionalGenerator(nn.Module):
         generator on the input's device (reproducible with ``torch.manual_seed``);
         (B, z_dim) is broadcast over HxW; (B, z_dim, H, W) is used as is.
         """
-        self.check_onehot(onehot)
-        z = self.check_noise(onehot, z)
-        if z.dim() == 2:
-            b, _, h, w = onehot.shape
-            z = z[:, :, None, None].expand(b, self.z_dim, h, w)
-        return torch.cat([onehot, z.to(onehot.dtype)], dim=1)  # (B, N + z_dim, H, W)
-
-    def check_onehot(self, onehot: torch.Tensor) -> None:
-        """A clear error unless ``onehot`` is (B, N, H, W) with H, W divisible by
-        2**num_scales."""
         if onehot.dim() != 4 or onehot.shape[1] != self.num_classes:
             raise ValueError(f"generator: expected onehot of shape (B, {self.num_classes}, H, W) "
                              f"(num_classes channels, void excluded), found "
@@ -106,17 +96,14 @@ class ConditionalGenerator(nn.Module):
         if h % div or w % div:
             raise ValueError(f"generator: expected H and W divisible by 2**num_scales = {div}, "
                              f"found H={h}, W={w}")
-
-    def check_noise(self, onehot: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
-        """``z`` as given ((B, z_dim) or (B, z_dim, H, W)), checked against ``onehot``, or
-        drawn when None."""
-        b, _, h, w = onehot.shape
         if z is None:
             z = sample_z(self, b, h, w, device=onehot.device, dtype=onehot.dtype)
-        if tuple(z.shape) not in ((b, self.z_dim), (b, self.z_dim, h, w)):
+        if z.dim() == 2 and tuple(z.shape) == (b, self.z_dim):
+            z = z[:, :, None, None].expand(b, self.z_dim, h, w)
+        elif z.dim() != 4 or tuple(z.shape) != (b, self.z_dim, h, w):
             raise ValueError(f"generator: expected z of shape ({b}, {self.z_dim}) or "
                              f"({b}, {self.z_dim}, {h}, {w}), found {tuple(z.shape)}")
-        return z
+        return torch.cat([onehot, z.to(onehot.dtype)], dim=1)  # (B, N + z_dim, H, W)
 
     def split_outputs(self, images: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         """One tensor per decoder -> ``{"rgb": (B,3,H,W), "depth": (B,1,H,W)}`` subset."""
@@ -125,34 +112,6 @@ class ConditionalGenerator(nn.Module):
             sizes = [OUTPUT_CHANNELS[k] for k in keys]
             out.update(zip(keys, torch.split(image, sizes, dim=1)))
         return out
-
-
-class LabelNoiseConv(nn.Conv2d):
-    """The convolution that reads the generator's full-resolution input ``[onehot ; z]``.
-
-    ``forward(x)`` is a plain Conv2d. ``forward((onehot, z))`` with ``z`` (B, z_dim), one noise
-    vector per image, gives ``conv(cat(onehot, z broadcast over HxW))`` without building that
-    input: the noise is constant over the image, so its share of the convolution is the kernel
-    applied to a constant map, i.e. per image and output channel the sum of the taps that fall
-    inside the image (zero padding); that is a convolution of a map of ones with the
-    (B * out, 1, k, k) kernel ``sum_c W[:, N + c] z_c``. Same numbers up to float rounding; at
-    rooms_small it saves 60 % of the FLOPs of the two convolutions that read the input, and
-    the (B, N + z_dim, H, W) concatenation. Its parameters are those of the Conv2d.
-    """
-
-    def forward(self, x):  # type: ignore[override]
-        if not isinstance(x, tuple):
-            return super().forward(x)
-        onehot, z = x
-        n = onehot.shape[1]
-        weight = self.weight
-        out = nn.functional.conv2d(onehot, weight[:, :n], self.bias, self.stride, self.padding)
-        taps = torch.einsum("oikl,bi->bokl", weight[:, n:], z.to(weight.dtype))
-        b, o = taps.shape[:2]
-        ones = onehot.new_ones(1, 1, *onehot.shape[-2:])
-        noise = nn.functional.conv2d(ones, taps.reshape(b * o, 1, *taps.shape[-2:]), None,
-                                     self.stride, self.padding)  # (1, B * O, h, w)
-        return out + noise.view(b, o, *out.shape[-2:])
 
 
 class ModalIndependentEncoder(nn.Module):
@@ -165,15 +124,12 @@ class ModalIndependentEncoder(nn.Module):
         super().__init__()
         chans = [in_channels, *widths]
         self.blocks = nn.ModuleList(
-            nn.Sequential(make_conv(chans[i], chans[i + 1], stride=2, bias=False,
-                                    conv_class=LabelNoiseConv if i == 0 else nn.Conv2d),
+            nn.Sequential(make_conv(chans[i], chans[i + 1], stride=2, bias=False),
                           nn.BatchNorm2d(chans[i + 1]), nn.ReLU())
             for i in range(len(widths)))
 
-    def forward(self, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
-                ) -> list[torch.Tensor]:
-        """(B, C, H, W), or ``(onehot, z)`` with one noise vector per image
-        (:class:`LabelNoiseConv`) -> list of S tensors, fine to coarse."""
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) -> list of S tensors, fine to coarse."""
         feats = []
         for block in self.blocks:
             x = block(x)
@@ -213,9 +169,7 @@ class SCMISGenerator(ConditionalGenerator):
         self.share_embedding = share_embedding
         if share_embedding:
             self.embeds = nn.ModuleList(
-                nn.Sequential(make_conv(c, spade_hidden, conv_class=LabelNoiseConv
-                                        if i == s else nn.Conv2d), nn.ReLU())
-                for i, c in enumerate(cond_channels))
+                nn.Sequential(make_conv(c, spade_hidden), nn.ReLU()) for c in cond_channels)
             dec_cond = [spade_hidden] * (s + 1)
         else:
             self.embeds = nn.ModuleList(nn.Identity() for _ in cond_channels)
@@ -228,27 +182,11 @@ class SCMISGenerator(ConditionalGenerator):
 
     def forward(self, onehot: torch.Tensor, z: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
-        """``onehot`` (B, N, H, W), ``z`` None | (B, z_dim) | (B, z_dim, H, W) -> images.
-
-        With one noise vector per image (and the shared embedding), the two convolutions
-        that read the full-resolution input ``[onehot ; z]`` (:class:`LabelNoiseConv`) run
-        without building that input; an ONNX export keeps the plain convolutions."""
-        self.check_onehot(onehot)
-        z = self.check_noise(onehot, z)
-        if z.dim() == 2 and self.share_embedding and not torch.onnx.is_in_onnx_export():
-            inputs: Any = (onehot, z)  # LabelNoiseConv: [onehot ; z] is never built
-            size = [side // 2 ** self.num_scales for side in onehot.shape[-2:]]
-            coarse = nn.functional.interpolate(onehot, size=size, mode="nearest")
-            seed = torch.cat([coarse, z[:, :, None, None].expand(-1, -1, *coarse.shape[-2:])
-                              .to(coarse.dtype)], dim=1)
-        else:
-            inputs = self.make_input(onehot, z)  # (B, N + z_dim, H, W)
-            seed = None
-        feats = self.encoder(inputs)  # e_1 .. e_S, fine to coarse
-        full = self.embeds[-1](inputs)
-        if seed is None:
-            seed = nn.functional.interpolate(inputs, size=feats[-1].shape[-2:], mode="nearest")
-        levels = list(reversed(feats))  # e_S .. e_1; the input e_0 is embedded in ``full``
-        conds = [embed(m) for embed, m in zip(self.embeds[:-1], levels)] + [full]
+        """``onehot`` (B, N, H, W), ``z`` None | (B, z_dim) | (B, z_dim, H, W) -> images."""
+        x = self.make_input(onehot, z)  # (B, N + z_dim, H, W)
+        feats = self.encoder(x)  # e_1 .. e_S, fine to coarse
+        levels = [*reversed(feats), x]  # e_S .. e_1, e_0: one per decoder block
+        conds = [embed(m) for embed, m in zip(self.embeds, levels)]
+        seed = nn.functional.interpolate(x, size=feats[-1].shape[-2:], mode="nearest")
         images = [dec(seed, conds) for dec in self.decoders.values()]
         return self.split_outputs(images)

@@ -54,16 +54,14 @@ def channel_schedule(width: int, num_scales: int) -> list[int]:
 
 
 def make_conv(in_channels: int, out_channels: int, kernel_size: int = 3, *, stride: int = 1,
-              bias: bool = True, spectral_norm: bool = False,
-              conv_class: type[nn.Conv2d] = nn.Conv2d) -> nn.Module:
-    """Conv2d (or the subclass ``conv_class``) with 'same' padding, Xavier-normal init (gain
-    0.02), optional spectral norm.
+              bias: bool = True, spectral_norm: bool = False) -> nn.Module:
+    """Conv2d with 'same' padding, Xavier-normal init (gain 0.02), optional spectral norm.
 
     The init runs before the spectral-norm parametrisation is attached, so the stored
     ``original`` weight is the Xavier one.
     """
-    conv = conv_class(in_channels, out_channels, kernel_size, stride=stride,
-                      padding=kernel_size // 2, bias=bias)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                     padding=kernel_size // 2, bias=bias)
     nn.init.xavier_normal_(conv.weight, gain=INIT_GAIN)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
