@@ -9,15 +9,22 @@ Paths:
 
 - ``new``: the config as given (for ``config/rooms_small.yaml``: frames from the
   memory-mapped cache, no loader worker processes, one generator forward shared by the D
-  and G updates, fused EMA update, 32-wide head);
+  and G updates, D passes split over two threads, fused EMA and Adam updates, eq. 4's real
+  features from D's backbone alone, 32-wide head);
 - ``old``: the same config with the settings of the previous release (rooms ray cast in a
-  loader worker, per-tensor EMA, 64-wide pyramid-pooling head), see :data:`OLD_PATH`;
-- with ``--ablations``: ``new`` with one optimisation switched off at a time.
+  loader worker, per-tensor EMA and Adam, one D pass on all threads, a full D pass for the
+  real features, 64-wide pyramid-pooling head, logits at full resolution, LabelMix every
+  step), see :data:`OLD_PATH`;
+- with ``--ablations``: ``new`` with one optimisation switched off at a time, each against
+  ``old`` in a process of its own (:data:`ABLATIONS`).
 
-``--no-cache``, ``--no-share-fake``, ``--no-fused-ema``, ``--head-width``, ``--workers``
-switch an optimisation off in the new path itself. Cache, workers and fused EMA leave every
-number of a step unchanged; the shared forward changes which noise draw the G update uses
-(not its distribution); the head width changes the discriminator.
+``--no-cache``, ``--no-share-fake``, ``--no-split-d``, ``--no-fused-ema``,
+``--no-fused-adam``, ``--head-width``, ``--workers`` switch an optimisation off in the new
+path itself; dotted overrides (``model.disc_logit_stride=2`` ...) change it further. Cache,
+workers, fused EMA, the split D passes, fused Adam and the backbone-only features leave a
+step's numbers unchanged up to float rounding; the shared forward changes which noise draw
+the G update uses (not its distribution); head width, logit stride and lazy LabelMix change
+the discriminator's training (docs/performance.md has what they do to quality).
 """
 
 from __future__ import annotations
@@ -163,6 +170,36 @@ def profile_step(path: _Path, repeats: int = 3) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
+def _ablations(new: dict[str, str], threads: int, args: argparse.Namespace) -> None:
+    """Each optimisation switched off in turn, each measured against the old path in a
+    process of its own. In one process, a trainer built after another one had run was up to
+    2x slower than the same trainer built first (same config, interleaved rounds; seen after
+    a 64-wide-head trainer), so rows timed beside each other in one process compare the
+    order of construction, not the paths."""
+    import re
+    import subprocess
+    import sys
+
+    print("ablations: the new path with one optimisation off, against the old path, each in "
+          "a process of its own:", flush=True)
+    for name, off in ABLATIONS.items():
+        overrides = {**new, **off}
+        cmd = [sys.executable, "-m", "scmis_core.bench", "train", "--config", args.config,
+               "--steps", str(args.steps), "--rounds", str(args.rounds),
+               "--warmup", str(args.warmup), "--threads", str(threads),
+               "--frames", str(args.frames), *args.overrides,
+               *(f"{k}={v}" for k, v in overrides.items())]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        found = re.search(r"^  new +([0-9.]+) img/s .*new/old = ([0-9.]+)x$", done.stdout,
+                          re.M)
+        if done.returncode != 0 or found is None:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            print(f"  new {name:<22} failed (exit {done.returncode}): {' '.join(tail)}")
+            continue
+        print(f"  new {name:<22} {float(found[1]):7.2f} img/s  new {name}/old = "
+              f"{float(found[2]):.2f}x", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scmis_core.bench train",
@@ -226,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers >= 0:
         new["data.num_workers"] = str(args.workers)
     specs = {"new": new, "old": dict(OLD_PATH)}
-    if args.ablations:
-        specs.update({f"new {name}": {**new, **off} for name, off in ABLATIONS.items()})
     threads = args.threads or cfg.train.threads or torch.get_num_threads()
     print(f"config {args.config} ({cfg.data.height}x{cfg.data.width}, batch "
           f"{cfg.train.batch_size}), torch {torch.__version__}, {threads} threads, "
@@ -249,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path.name:<18} {path.images_per_s:7.2f} img/s "
                   f"({path.seconds / (path.images / path.cfg.train.batch_size):.3f} s/step)"
                   f"  {path.name}/old = {path.images_per_s / old.images_per_s:.2f}x")
+        if args.ablations:
+            _ablations(new, threads, args)
         if args.profile:
             for path in paths[:2]:
                 profile_step(path)
