@@ -8,6 +8,8 @@ It sits below the trainers and evaluation and imports none of them:
   cut back to the checkpoint a run resumes from
 - :mod:`.stop`  SIGTERM / SIGINT finish the step and checkpoint it (:class:`StopRequest`,
   :class:`TrainingInterrupted`)
+- :mod:`.split_passes`  the GAN step's discriminator passes as two half batches on two CPU
+  threads (``train.split_d``)
 """
 
 from .batches import BatchStream, ResumableSampler
