@@ -180,7 +180,8 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 @pytest.mark.slow
 def test_nan_guard_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     trainer = Trainer(tiny_cfg(train={"steps": 6, "ckpt_every": 2}), tmp_path, progress=False)
-    original = trainer.g_loss.__class__.__call__
+    # from_outputs builds the G loss on both paths (one D pass and train.split_d).
+    original = trainer.g_loss.__class__.from_outputs
     calls = {"n": 0}
 
     def poisoned(self, *args, **kwargs):
@@ -190,7 +191,7 @@ def test_nan_guard_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
             total = total * float("nan")
         return total, terms
 
-    monkeypatch.setattr(trainer.g_loss.__class__, "__call__", poisoned)
+    monkeypatch.setattr(trainer.g_loss.__class__, "from_outputs", poisoned)
     with pytest.raises(TrainingDiverged, match="step 3.*not finite"):
         trainer.fit()
     good = load_checkpoint(tmp_path / "step_0000002.pt")
