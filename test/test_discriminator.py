@@ -122,7 +122,7 @@ def test_logit_stride_drops_the_finest_fusion(disc):
     stages = half.head.fuse if disc == "pp" else half.head.blocks
     assert len(stages) == len(full.head.fuse if disc == "pp" else full.head.blocks) - 1 == 2
     assert _count(half.head) < _count(full.head)
-    coarse = half.head(half.backbone(x)[1], (16, 20))
+    coarse = half.head(half.backbone(x)[1][1:], (16, 20))  # the stages from 1/2 down
     assert torch.allclose(torch.nn.functional.interpolate(
         coarse, size=(32, 40), mode="bilinear", align_corners=False), logits, atol=1e-6)
     deepest = build_discriminator(_cfg(disc, disc_logit_stride=8), NUM_CLASSES)

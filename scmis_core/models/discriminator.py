@@ -11,13 +11,14 @@ and one head chosen by name:
   per bin, 3x3 bottleneck) on the deepest features, then fused top-down with the upsampled
   shallower stage features (1x1 lateral projection added, 3x3 conv per stage, as in FPN /
   UPerNet) up to full resolution.
-
-``model.disc_logit_stride`` (``unet`` and ``pp``): 1 fuses down to the full-resolution stage
-(the paper); 2 stops the decoder at the half-resolution stage and upsamples its logits
-bilinearly, as PSPNet and the ``upsample`` head do. At 64x64 with a 32-wide ``pp`` head the
-full-resolution 3x3 fusion convolution alone is 30 % of D's FLOPs (docs/performance.md).
 - ``rgbd-pp``: ``pp`` with a 4-channel (RGB + depth) input (Table 4 ablation).
 - ``oasis``: the OASIS U-Net discriminator baseline (``oasis_discriminator.py``).
+
+``model.disc_logit_stride`` (``unet`` and ``pp``): 1 fuses down to the full-resolution stage
+(the paper); 2 leaves the finest backbone stage out of the head, which then stops at half
+resolution and upsamples its logits bilinearly, as PSPNet and the ``upsample`` head do. At
+64x64 with a 32-wide ``pp`` head the full-resolution 3x3 fusion convolution alone is 30 % of
+D's FLOPs (docs/performance.md).
 
 Backbone depth. Table 4 lists the discriminators at 4.1 / 5.1 / 6.5 "MB" (read as millions of
 parameters; OASIS-D at 22.2 matches OASIS's own 22.2 M). VGG-19 up to relu5_1 alone has
@@ -61,8 +62,7 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class UpsampleHead(nn.Module):
     """1x1 projections of the deepest stage -> N+1 logits, upsampled to the input size."""
 
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
-                 skip_stages: int = 0):
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
         super().__init__()
         self.project = nn.Sequential(nn.Conv2d(channels[-1], head_width, 1), _act(),
                                      nn.Conv2d(head_width, num_outputs, 1))
@@ -72,18 +72,13 @@ class UpsampleHead(nn.Module):
 
 
 class UNetHead(nn.Module):
-    """U-Net decoder: per shallower stage, upsample, concat the skip, two 3x3 convs.
+    """U-Net decoder: per shallower stage, upsample, concat the skip, two 3x3 convs."""
 
-    ``skip_stages``: the finest stages the decoder leaves out (logits at 1/2**skip_stages of
-    the backbone's full resolution, upsampled)."""
-
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
-                 skip_stages: int = 0):
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
         super().__init__()
-        self.skip_stages = skip_stages
         self.blocks = nn.ModuleList()
         c_in = channels[-1]
-        for c_skip in reversed(channels[skip_stages:-1]):
+        for c_skip in reversed(channels[:-1]):
             self.blocks.append(nn.Sequential(
                 nn.Conv2d(c_in + c_skip, head_width, 3, padding=1), _act(),
                 nn.Conv2d(head_width, head_width, 3, padding=1), _act()))
@@ -92,7 +87,7 @@ class UNetHead(nn.Module):
 
     def forward(self, stages: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         x = stages[-1]
-        for block, skip in zip(self.blocks, reversed(stages[self.skip_stages:-1])):
+        for block, skip in zip(self.blocks, reversed(stages[:-1])):
             x = block(torch.cat([_up(x, skip.shape[-2:]), skip], dim=1))
         return _up(self.classify(x), size)  # (B, N+1, H, W)
 
@@ -119,34 +114,26 @@ class PyramidPooling(nn.Module):
 
 
 class PyramidPoolingHead(nn.Module):
-    """Pyramid pooling on the deepest stage, fused top-down with the shallower stages.
+    """Pyramid pooling on the deepest stage, fused top-down with the shallower stages."""
 
-    ``skip_stages``: the finest stages left out of the fusion (logits at 1/2**skip_stages of
-    the backbone's full resolution, upsampled). Stage s of the fusion is ``laterals[i]`` /
-    ``fuse[i]`` with i = s - skip_stages."""
-
-    def __init__(self, channels: list[int], num_outputs: int, head_width: int,
-                 skip_stages: int = 0):
+    def __init__(self, channels: list[int], num_outputs: int, head_width: int):
         super().__init__()
-        fused = channels[skip_stages:-1]
         self.ppm = PyramidPooling(channels[-1], head_width)
-        self.laterals = nn.ModuleList(nn.Conv2d(c, head_width, 1) for c in fused)
+        self.laterals = nn.ModuleList(nn.Conv2d(c, head_width, 1) for c in channels[:-1])
         self.fuse = nn.ModuleList(
             nn.Sequential(nn.Conv2d(head_width, head_width, 3, padding=1), _act())
-            for _ in fused)
+            for _ in channels[:-1])
         self.classify = nn.Conv2d(head_width, num_outputs, 1)
-        self.skip_stages = skip_stages
 
     def forward(self, stages: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         x = self.ppm(stages[-1])
-        fused = stages[self.skip_stages:-1]
-        for i in reversed(range(len(fused))):
-            skip = fused[i]
-            x = self.fuse[i](_up(x, skip.shape[-2:]) + self.laterals[i](skip))
+        for s in reversed(range(len(stages) - 1)):
+            skip = stages[s]
+            x = self.fuse[s](_up(x, skip.shape[-2:]) + self.laterals[s](skip))
         return _up(self.classify(x), size)  # (B, N+1, H, W)
 
 
-HeadFactory = Callable[..., nn.Module]
+HeadFactory = Callable[[list[int], int, int], nn.Module]
 
 
 class AdaptiveAlignmentDiscriminator(nn.Module):
@@ -176,8 +163,10 @@ class AdaptiveAlignmentDiscriminator(nn.Module):
         self.in_channels = in_channels
         self.head_name = head
         self.backbone = VGG19Backbone(in_channels, width, depth)
-        self.head = AVGG_HEADS[head](self.backbone.channels, num_classes + 1, head_width,
-                                     skip_stages)
+        # The head sees the backbone stages from 1/logit_stride resolution down.
+        self.skip_stages = skip_stages
+        self.head = AVGG_HEADS[head](self.backbone.channels[skip_stages:], num_classes + 1,
+                                     head_width)
         for module in self.head.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
@@ -194,7 +183,7 @@ class AdaptiveAlignmentDiscriminator(nn.Module):
     def forward(self, image: torch.Tensor, return_features: bool = False):
         self._check(image)
         taps, stages = self.backbone(image)
-        logits = self.head(stages, image.shape[-2:])  # (B, N+1, H, W)
+        logits = self.head(stages[self.skip_stages:], image.shape[-2:])  # (B, N+1, H, W)
         return (logits, taps) if return_features else logits
 
     def features(self, image: torch.Tensor) -> list[torch.Tensor]:

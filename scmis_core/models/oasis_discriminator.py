@@ -78,7 +78,9 @@ class OASISDiscriminator(nn.Module):
             self.up.append(ResBlockD(c_in, c_out, +1))
         self.classify = nn.Conv2d(width, num_classes + 1, 1)
 
-    def _encode(self, image: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder features of ``forward(image, return_features=True)``, without the
+        decoder."""
         if image.dim() != 4 or image.shape[1] != self.in_channels:
             raise ValueError(f"OASIS discriminator: expected an image (B, {self.in_channels}, "
                              f"H, W), found shape {tuple(image.shape)}")
@@ -95,14 +97,9 @@ class OASISDiscriminator(nn.Module):
         return feats
 
     def forward(self, image: torch.Tensor, return_features: bool = False):
-        feats = self._encode(image)
+        feats = self.features(image)
         x = self.up[0](feats[-1])
         for i in range(1, self.num_blocks):
             x = self.up[i](torch.cat([feats[-1 - i], x], dim=1))
         logits = self.classify(x)  # (B, N+1, H, W)
         return (logits, feats) if return_features else logits
-
-    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """The encoder features of ``forward(image, return_features=True)`` without the
-        decoder."""
-        return self._encode(image)
