@@ -16,7 +16,12 @@ Paths:
   real features, 64-wide pyramid-pooling head, logits at full resolution, LabelMix every
   step), see :data:`OLD_PATH`;
 - with ``--ablations``: ``new`` with one optimisation switched off at a time, each against
-  ``old`` in a process of its own (:data:`ABLATIONS`).
+  ``old`` in a process of its own (:data:`ABLATIONS`);
+- with ``--bound``: ``new@1-thread``, the new path's own trainer on one intra-op thread, and
+  ``new@1-thread-half``, the same on the first half of each batch. From them two bounds of
+  what two cores can give: twice the one-thread images/s (the same step split over two cores
+  without any loss), and the batch over the half-batch step time (a split by halves, each
+  core running its half at once, with no cost for the split itself).
 
 ``--no-cache``, ``--no-share-fake``, ``--no-split-d``, ``--no-fused-ema``,
 ``--no-fused-adam``, ``--head-width``, ``--workers`` switch an optimisation off in the new
@@ -45,6 +50,10 @@ OLD_PATH = {"data.cache": "false", "data.num_workers": "1", "train.fused_ema": "
             "model.disc_head_width": "64", "model.disc_logit_stride": "1",
             "loss.labelmix_every": "1"}
 
+#: Name of the new path's trainer timed on one intra-op thread (``--bound``).
+ONE_CORE = "new@1-thread"
+ONE_CORE_HALF = "new@1-thread-half"
+
 #: One optimisation of the new path each: name -> the override that switches it off.
 ABLATIONS = {"no-cache": {"data.cache": "false", "data.num_workers": "1"},
              "no-fused-ema": {"train.fused_ema": "false"},
@@ -69,30 +78,69 @@ class _Path:
 
         self.name = name
         self.cfg = cfg
-        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
+        self.threads = threads
+        self.tmp: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory(
+            prefix=f"bench-{name}-")
         t0 = time.perf_counter()
         self.trainer = Trainer(cfg, self.tmp.name, progress=False)
         self.setup_s = time.perf_counter() - t0
-        torch.set_num_threads(threads)
         self.batches = self.trainer.stream.from_step(0)
         self.seconds = 0.0
         self.images = 0
+        self.batch_size = cfg.train.batch_size
+
+    @classmethod
+    def sharing(cls, other: "_Path", name: str, threads: int, batch_size: int) -> "_Path":
+        """The trainer and batches of ``other``, timed separately with ``threads`` and the
+        first ``batch_size`` images of each batch."""
+        path = cls.__new__(cls)
+        path.name, path.cfg, path.threads, path.tmp = name, other.cfg, threads, None
+        path.trainer, path.batches, path.setup_s = other.trainer, other.batches, 0.0
+        path.seconds, path.images, path.batch_size = 0.0, 0, batch_size
+        return path
 
     def run(self, steps: int, timed: bool = True) -> None:
+        torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
         for _ in range(steps):
-            self.trainer.train_step(next(self.batches))
+            batch = next(self.batches)
+            if self.batch_size != self.cfg.train.batch_size:
+                batch = {k: v[:self.batch_size] for k, v in batch.items()}
+            self.trainer.train_step(batch)
         if timed:
             self.seconds += time.perf_counter() - t0
-            self.images += steps * self.cfg.train.batch_size
+            self.images += steps * self.batch_size
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds * self.batch_size / self.images if self.images else float("nan")
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds if self.seconds else float("nan")
 
     def close(self) -> None:
-        self.batches.close()
-        self.tmp.cleanup()
+        if self.tmp is not None:  # the owner of the trainer
+            self.batches.close()
+            self.tmp.cleanup()
+
+
+def _print_bound(paths: list[_Path]) -> None:
+    """What two cores could give at best: the one-thread step of the new path over two cores
+    without any loss, and each core running half the batch (a split by halves, no cost of
+    its own)."""
+    by_name = {p.name: p for p in paths}
+    new, old, one, half = (by_name[k] for k in ("new", "old", ONE_CORE, ONE_CORE_HALF))
+    batch = new.cfg.train.batch_size
+    bounds = {"two-core bound": (one.seconds_per_step / 2,
+                                 f"the {ONE_CORE} step over two cores without any loss"),
+              "halves bound": (half.seconds_per_step,
+                               f"each core one {ONE_CORE_HALF} step at once, nothing else")}
+    for name, (seconds, what) in bounds.items():
+        rate = batch / seconds
+        print(f"{name} ({what}): {rate:.2f} img/s ({seconds:.3f} s/step)  "
+              f"bound/old = {rate / old.images_per_s:.2f}x; new reaches "
+              f"{new.images_per_s / rate:.0%} of it")
 
 
 def _timed(fn, repeats: int) -> float:
@@ -109,6 +157,7 @@ def profile_step(path: _Path, repeats: int = 3) -> None:
 
     from .data.transforms import one_hot
 
+    torch.set_num_threads(path.threads)
     tr = path.trainer
     batch = tr._to_device(next(path.batches))
     labels = batch["labels"]
@@ -234,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="new path: data.num_workers (-1 = the config's)")
     parser.add_argument("--ablations", action="store_true",
                         help="also time the new path with each optimisation off in turn")
+    parser.add_argument("--bound", action="store_true",
+                        help="also time the new path's trainer on one intra-op thread (whole "
+                             "and half batches), interleaved, and print what two cores can "
+                             "give at best: the step split without loss, and split by halves")
     parser.add_argument("--profile", action="store_true",
                         help="also print the time of each phase of a step and torch.profiler's"
                              " top operators, for the new and the old path")
@@ -275,6 +328,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<18} {shown}  [set-up {path.setup_s:.1f} s]", flush=True)
             path.run(args.warmup, timed=False)
             paths.append(path)
+        if args.bound:
+            batch = cfg.train.batch_size
+            for name, size in ((ONE_CORE, batch), (ONE_CORE_HALF, (batch + 1) // 2)):
+                one = _Path.sharing(paths[0], name, 1, size)
+                print(f"  {name:<18} the new path's trainer on one intra-op thread, batches "
+                      f"of {size}", flush=True)
+                one.run(args.warmup, timed=False)
+                paths.append(one)
         for round_ in range(args.rounds):
             for path in paths if round_ % 2 == 0 else reversed(paths):
                 path.run(args.steps)
@@ -282,8 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         print("images/s (higher is better):")
         for path in paths:
             print(f"  {path.name:<18} {path.images_per_s:7.2f} img/s "
-                  f"({path.seconds / (path.images / path.cfg.train.batch_size):.3f} s/step)"
+                  f"({path.seconds_per_step:.3f} s/step)"
                   f"  {path.name}/old = {path.images_per_s / old.images_per_s:.2f}x")
+        if args.bound:
+            _print_bound(paths)
         if args.ablations:
             _ablations(new, threads, args)
         if args.profile:
