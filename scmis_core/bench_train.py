@@ -50,7 +50,8 @@ OLD_PATH = {"data.cache": "false", "data.num_workers": "1", "train.fused_ema": "
             "model.disc_head_width": "64", "model.disc_logit_stride": "1",
             "loss.labelmix_every": "1"}
 
-#: Name of the new path's trainer timed on one intra-op thread (``--bound``).
+#: Names of the new path's trainer timed on one intra-op thread (``--bound``): on whole
+#: batches, and on the first half of each batch.
 ONE_CORE = "new@1-thread"
 ONE_CORE_HALF = "new@1-thread-half"
 
