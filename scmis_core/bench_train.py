@@ -74,31 +74,28 @@ def _config(base: dict[str, Any], overrides: dict[str, str]):
 class _Path:
     """One trainer and its batch iterator, timed in chunks of steps."""
 
-    def __init__(self, name: str, cfg, threads: int):
+    def __init__(self, name: str, cfg, threads: int, *, share: "_Path | None" = None,
+                 batch_size: int | None = None):
+        """``share``: time the trainer and batches of that path (separately, e.g. with other
+        ``threads``) instead of building a trainer; ``batch_size``: use the first images of
+        each batch only (default: the whole batch)."""
         from .train import Trainer
 
         self.name = name
         self.cfg = cfg
         self.threads = threads
-        self.tmp: tempfile.TemporaryDirectory | None = tempfile.TemporaryDirectory(
-            prefix=f"bench-{name}-")
+        self.batch_size = batch_size or cfg.train.batch_size
+        self.seconds = 0.0
+        self.images = 0
+        self.tmp: tempfile.TemporaryDirectory | None = None
+        if share is not None:
+            self.trainer, self.batches, self.setup_s = share.trainer, share.batches, 0.0
+            return
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
         t0 = time.perf_counter()
         self.trainer = Trainer(cfg, self.tmp.name, progress=False)
         self.setup_s = time.perf_counter() - t0
         self.batches = self.trainer.stream.from_step(0)
-        self.seconds = 0.0
-        self.images = 0
-        self.batch_size = cfg.train.batch_size
-
-    @classmethod
-    def sharing(cls, other: "_Path", name: str, threads: int, batch_size: int) -> "_Path":
-        """The trainer and batches of ``other``, timed separately with ``threads`` and the
-        first ``batch_size`` images of each batch."""
-        path = cls.__new__(cls)
-        path.name, path.cfg, path.threads, path.tmp = name, other.cfg, threads, None
-        path.trainer, path.batches, path.setup_s = other.trainer, other.batches, 0.0
-        path.seconds, path.images, path.batch_size = 0.0, 0, batch_size
-        return path
 
     def run(self, steps: int, timed: bool = True) -> None:
         torch.set_num_threads(self.threads)
@@ -332,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bound:
             batch = cfg.train.batch_size
             for name, size in ((ONE_CORE, batch), (ONE_CORE_HALF, (batch + 1) // 2)):
-                one = _Path.sharing(paths[0], name, 1, size)
+                one = _Path(name, paths[0].cfg, 1, share=paths[0], batch_size=size)
                 print(f"  {name:<18} the new path's trainer on one intra-op thread, batches "
                       f"of {size}", flush=True)
                 one.run(args.warmup, timed=False)
