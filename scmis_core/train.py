@@ -289,7 +289,7 @@ class Trainer:
             kwargs: dict[str, Any] = {}
             if self.D is not None:
                 kwargs.update(fake=self.disc_view(fake.get("rgb"), fake.get("depth")),
-                              real=self.disc_view(batch["rgb"], batch["depth"]))
+                              real=real_view)  # the D update's view of the real images
             if "depth" in fake:
                 kwargs.update(depth_fake=fake["depth"], depth_real_m=batch["depth_m"])
             if two is not None:
