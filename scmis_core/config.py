@@ -73,6 +73,12 @@ class DataConfig:
                                range=(1, 10_000_000))
     rooms_test_size: int = _f(200, "number of procedural rooms frames in the test split",
                               range=(1, 10_000_000))
+    rooms_homes: int = _f(0, "rooms in homes mode: the train split is this many homes x "
+                          "rooms_views_per_home views (rooms_train_size is then ignored); "
+                          "test frames are views of other homes; 0 = every frame its own "
+                          "home", range=(0, 1_000_000))
+    rooms_views_per_home: int = _f(25, "homes mode: views (camera pose, light, noise) of "
+                                   "each home; test homes have as many", range=(1, 1_000_000))
     seed: int = _f(0, "seed of the procedural data set (rooms) and of data augmentation",
                    range=(0, 2**31 - 1))
     flip: bool = _f(True, "random horizontal flips during training")
@@ -233,6 +239,9 @@ class SegmentConfig:
     eval_frames: int = _f(0, "test frames evaluated (0 = all)", range=(0, None))
     eval_every: int = _f(0, "steps between test evaluations (0 = only at the end)",
                          range=(0, None))
+    train_eval_frames: int = _f(200, "training frames (the first N, unaugmented) also scored "
+                                "at every evaluation: the train-split mIoU of curve.json, "
+                                "the check for overfitting (0 = none)", range=(0, None))
     ckpt_every: int = _f(0, "steps between step checkpoints (0 = none)", range=(0, None))
     keep_last: int = _f(2, "step checkpoints kept", range=(1, None))
     log_every: int = _f(20, "steps between metric log lines", range=(1, None))

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .atomic_files import remove_stale_temp_files
+from .atomic_files import atomic_write, remove_stale_temp_files
 from .checkpoint import CheckpointError, list_step_checkpoints, load_module_state
 from .cli import (add_config_arguments, add_device_argument, entry_point, parse_size,
                   writable_folder, writable_parent)
@@ -50,9 +50,10 @@ from .data.transforms import TorchDataset, inverse_frequency_weights
 from .data.wrappers import CachedFrames, FirstFrames
 from .engine.batches import BatchStream
 from .engine.checkpoints import SegmenterCheckpoint
+from .engine.learning_curve import LearningCurve
 from .engine.run_log import RunLogger
 from .engine.stop import StopRequest, TrainingInterrupted
-from .metrics.segmentation import ConfusionMatrix
+from .metrics.segmentation import ConfusionMatrix, per_image_iou_counts
 from .models.esanet import build_esanet, load_backbone_weights
 from .models.segnet import SmallRGBDUNet
 from .pretrained import resolve
@@ -278,10 +279,13 @@ def random_scale_crop(rgb: torch.Tensor, depth: torch.Tensor, labels: torch.Tens
 
 
 def evaluate_segmenter(segmenter: Segmenter, data: TorchDataset, batch_size: int = 8,
-                       limit: int | None = None, rgb_fn=None) -> ConfusionMatrix:
+                       limit: int | None = None, rgb_fn=None,
+                       per_image: list | None = None) -> ConfusionMatrix:
     """Confusion matrix of ``segmenter`` on ``data`` (first ``limit`` frames).
 
     ``rgb_fn(batch) -> rgb`` replaces the real RGB (e.g. with generated images).
+    ``per_image`` (a list) receives one ``(intersections, unions)`` pair of (B, N) arrays per
+    batch (:func:`~scmis_core.metrics.segmentation.per_image_iou_counts`).
     """
     conf = ConfusionMatrix(segmenter.num_classes)
     count = len(data) if limit is None else min(limit, len(data))
@@ -291,6 +295,9 @@ def evaluate_segmenter(segmenter: Segmenter, data: TorchDataset, batch_size: int
         rgb = rgb_fn(batch) if rgb_fn is not None else batch["rgb"]
         pred = segmenter.predict(rgb, batch["depth"])
         conf.update(pred.cpu(), batch["labels"])
+        if per_image is not None:
+            per_image.append(per_image_iou_counts(pred.cpu(), batch["labels"],
+                                                  segmenter.num_classes))
     return conf
 
 
@@ -398,6 +405,12 @@ class SegmenterTrainer:
                              f"data's), found {test_set.num_classes}")
         self.test = TorchDataset(test_set, data_cfg.height, data_cfg.width, train=False,
                                  max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
+        # the training frames as the test frames are seen (no flips / crops / mixing): the
+        # train-split mIoU of the curve, which shows whether the segmenter overfits
+        self.train_plain = TorchDataset(dataset, data_cfg.height, data_cfg.width, train=False,
+                                        max_depth_m=data_cfg.max_depth_m,
+                                        crop=data_cfg.random_crop)
+        self.curve = LearningCurve(self.out / "curve.json")
         if opts.batch_size > len(self.train):
             raise ValueError(f"segment.batch_size: expected at most the "
                              f"{len(self.train)} training frames, found {opts.batch_size}")
@@ -409,9 +422,7 @@ class SegmenterTrainer:
         self.sched = _schedule(opts, self.opt)
         self.weights: torch.Tensor | None = None
         if opts.class_weights == "median":
-            plain = TorchDataset(dataset, data_cfg.height, data_cfg.width, train=False,
-                                 max_depth_m=data_cfg.max_depth_m, crop=data_cfg.random_crop)
-            self.weights = median_frequency_weights(plain, self.num_classes)
+            self.weights = median_frequency_weights(self.train_plain, self.num_classes)
         elif opts.class_weights == "none":
             self.weights = torch.ones(self.num_classes)
         self.aug_gen = torch.Generator().manual_seed(opts.seed * 7919 + 17)
@@ -519,14 +530,38 @@ class SegmenterTrainer:
         self.step += 1
         return value
 
-    def evaluate(self) -> tuple[ConfusionMatrix, Segmenter]:
-        """Confusion matrix on the test split (``eval_frames`` of it)."""
+    def evaluate(self, per_image: list | None = None) -> tuple[ConfusionMatrix, Segmenter]:
+        """Confusion matrix on the test split (``eval_frames`` of it); ``per_image`` as in
+        :func:`evaluate_segmenter`."""
         seg = Segmenter(self.model, self.num_classes, self.class_names, self.device,
                         self.config())
         conf = evaluate_segmenter(seg, self.test, self.opts.batch_size,
-                                  self.opts.eval_frames or None)
+                                  self.opts.eval_frames or None, per_image=per_image)
         self.model.train()
         return conf, seg
+
+    def evaluate_train(self) -> ConfusionMatrix | None:
+        """Confusion matrix on the first ``train_eval_frames`` training frames as they are,
+        without augmentation (None when ``train_eval_frames`` is 0)."""
+        if not self.opts.train_eval_frames:
+            return None
+        seg = Segmenter(self.model, self.num_classes, self.class_names, self.device,
+                        self.config())
+        conf = evaluate_segmenter(seg, self.train_plain, self.opts.batch_size,
+                                  self.opts.train_eval_frames)
+        self.model.train()
+        return conf
+
+    def record_curve(self, test: ConfusionMatrix) -> dict[str, float]:
+        """Add the test (and train-split) mIoU of this step to the curve and the log."""
+        values = {"test_miou": test.miou(), "test_pixel_acc": test.pixel_accuracy()}
+        train = self.evaluate_train()
+        if train is not None:
+            values["train_miou"] = train.miou()
+        self.curve.add(self.step, **values)
+        if self._logger is not None:
+            self._logger.log(self.step, {f"seg/{k}": v for k, v in values.items()})
+        return values
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``steps`` (continuing a checkpoint when ``resume``), evaluate, save.
@@ -540,6 +575,7 @@ class SegmenterTrainer:
             found = list_step_checkpoints(self.out)
             if found:
                 self.load(found[-1])
+        self.curve.load(up_to_step=self.step)
         atomic_write_text(self.out / "options.json",
                           json.dumps(dataclasses.asdict(opts), indent=2))
         logger = None
@@ -574,9 +610,7 @@ class SegmenterTrainer:
                     if opts.eval_every and self.step % opts.eval_every == 0 \
                             and self.step < opts.steps:
                         conf, _ = self.evaluate()
-                        if logger is not None:
-                            logger.log(self.step, {"seg/test_miou": conf.miou(),
-                                                   "seg/test_pixel_acc": conf.pixel_accuracy()})
+                        self.record_curve(conf)
                     saved = None
                     if opts.ckpt_every and self.step % opts.ckpt_every == 0:
                         saved = self.save_step()
@@ -588,21 +622,37 @@ class SegmenterTrainer:
                         break
             bar.close()
             path = self.checkpoint(full=False).save(self.out / "segmenter.pt")
-            conf, _ = self.evaluate()
+            per_image: list = []
+            conf, _ = self.evaluate(per_image)
             conf.save_confusion_png(self.out / "confusion.png", self.class_names)
+            curve = self.record_curve(conf)
+            save_per_image_counts(self.out / "per_image.npz", per_image)
             result = {"checkpoint": str(path), "steps": self.step,
                       "seconds": round(time.perf_counter() - t0, 1),
                       "train_frames": len(self.train), "test_frames": (
                           min(opts.eval_frames, len(self.test)) if opts.eval_frames
                           else len(self.test)),
-                      **confusion_report(conf, self.class_names)}
-            if logger is not None:
-                logger.log(self.step, {"seg/test_miou": result["miou"],
-                                       "seg/test_pixel_acc": result["pixel_accuracy"]})
+                      **confusion_report(conf, self.class_names),
+                      "train_miou": curve.get("train_miou"), "curve": self.curve.points,
+                      "per_image": str(self.out / "per_image.npz")}
             atomic_write_text(self.out / "segmenter_eval.json", json.dumps(result, indent=2))
             return result
         finally:
             bar.close()
+
+
+def save_per_image_counts(path: Path, batches: list) -> Path:
+    """Write the per-image (intersections, unions) of :func:`evaluate_segmenter` as one
+    compressed ``.npz`` (``inter`` and ``union``, (frames, N) uint16 at up to 65535 pixels per
+    class and image, else uint32), atomically."""
+    inter = np.concatenate([b[0] for b in batches]) if batches else np.zeros((0, 0))
+    union = np.concatenate([b[1] for b in batches]) if batches else np.zeros((0, 0))
+    dtype = np.uint16 if union.size == 0 or union.max() <= 65535 else np.uint32
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, inter=inter.astype(dtype), union=union.astype(dtype))
+
+    return atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------------------------

@@ -229,3 +229,42 @@ def test_old_checkpoint_without_new_option_keys_loads(tmp_path):
     seg = Segmenter.from_checkpoint(path, "cpu")
     assert seg.frame_size() == (16, 16) and seg.class_names == ["a", "b", "c"]
     assert seg.predict(torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)).shape == (1, 16, 16)
+
+
+def test_curve_logs_train_and_test_miou_and_survives_resume(tmp_path):
+    kwargs = dict(arch="esanet-r18", arch_kwargs=TINY, steps=6, batch_size=2, lr=0.01,
+                  seed=3, device="cpu", progress=False, eval_every=2, ckpt_every=2,
+                  train_eval_frames=4, keep_last=3, tensorboard=False)
+    full = train_segmenter(_data(), tmp_path / "a", **kwargs)
+    steps = [p["step"] for p in full["curve"]]
+    assert steps == [2, 4, 6]
+    assert all(0.0 <= p["train_miou"] <= 1.0 and 0.0 <= p["test_miou"] <= 1.0
+               for p in full["curve"])
+    assert full["curve"][-1]["test_miou"] == pytest.approx(full["miou"])
+    assert full["train_miou"] == full["curve"][-1]["train_miou"]
+    # the per-image counts rebuild the test mIoU
+    from scmis_core.metrics.segmentation import miou_from_counts
+
+    counts = np.load(full["per_image"])
+    assert counts["inter"].shape[0] == full["test_frames"] == 4
+    assert miou_from_counts(counts["inter"], counts["union"]) == pytest.approx(full["miou"])
+    # resumed from step 2: the curve keeps the step-2 point and redoes the later ones
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "step_0000002.pt", tmp_path / "b")
+    shutil.copy(tmp_path / "a" / "curve.json", tmp_path / "b")
+    resumed = train_segmenter(_data(), tmp_path / "b", resume=True, **kwargs)
+    assert resumed["curve"] == full["curve"]
+    assert json.loads((tmp_path / "b" / "curve.json").read_text()) == full["curve"]
+
+
+def test_per_image_counts_by_hand():
+    from scmis_core.metrics.segmentation import (ConfusionMatrix, miou_from_counts,
+                                                 per_image_iou_counts)
+
+    gt = np.array([[[1, 1], [2, 0]], [[2, 2], [3, 3]]])
+    pred = np.array([[[1, 2], [2, 3]], [[0, 2], [3, 1]]])
+    inter, union = per_image_iou_counts(pred, gt, 3)
+    np.testing.assert_array_equal(inter, [[1, 1, 0], [0, 1, 1]])
+    np.testing.assert_array_equal(union, [[2, 2, 0], [1, 2, 2]])
+    conf = ConfusionMatrix(3).update(pred, gt)
+    assert miou_from_counts(inter, union) == pytest.approx(conf.miou())

@@ -41,12 +41,36 @@ def preview_grid(dataset: LabelledDataset, indices: list[int],
     return grid(rows, gap=GAP)
 
 
+def homes_grid(dataset: LabelledDataset, homes: int, views: int,
+               size: tuple[int, int] | None = None, max_depth_m: float = 10.0,
+               progress: bool = False) -> np.ndarray:
+    """One row per home: rgb | depth | labels of each of its first ``views`` views.
+
+    ``dataset`` holds views of homes in order (frame ``h * views + v`` = view v of home h).
+    """
+    rows = []
+    with tqdm(total=homes * views, desc="preview", unit="frame", disable=not progress) as bar:
+        for home in range(homes):
+            row: list[np.ndarray] = []
+            for view in range(views):
+                sample = dataset[home * views + view]
+                if size is None:
+                    size = sample.labels.shape
+                row += sample_panels(resize(sample, *size), dataset.palette, max_depth_m)
+                bar.update(1)
+            rows.append(row)
+    if not rows:
+        raise ValueError("preview: no homes to show")
+    return grid(rows, gap=GAP)
+
+
 def build_parser() -> OneLineArgumentParser:
     """The command-line interface."""
     parser = OneLineArgumentParser(
         prog="python -m scmis_core.data.preview",
         description="Write a PNG grid with one row per frame: rgb | colourised depth | "
-                    "colourised labels.")
+                    "colourised labels (rooms with --homes N: one row per home, its "
+                    "--views-per-home views side by side).")
     add_source_arguments(parser)
     parser.add_argument("--split", default="train", help="split to show (default train)")
     parser.add_argument("--n", type=positive_int, default=6, help="frames to show (default 6)")
@@ -74,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     if out.suffix.lower() != ".png":
         raise CliError(f"--out: expected a .png file name, found {out.name!r}")
     writable_parent(out)
+    if getattr(args, "homes", 0):
+        dataset = open_from_args(args, args.split, args.size, 0)
+        grid = homes_grid(dataset, args.homes, args.views_per_home, args.size,
+                          args.max_depth_m, progress=True)
+        write_rgb(out, grid)
+        print(f"wrote {args.homes} homes x {args.views_per_home} views of rooms {args.split} "
+              f"to {out} (one row per home, {grid.shape[1]}x{grid.shape[0]} px)")
+        return 0
     dataset = open_from_args(args, args.split, args.size, args.start + args.n)
     if args.start >= len(dataset):
         raise CliError(f"--start: expected an index below the {len(dataset)} frames of "

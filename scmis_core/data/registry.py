@@ -63,7 +63,8 @@ def open_dataset(source: str, root: str = "", split: str = "train",
                  **kwargs: Any) -> LabelledDataset:
     """Open ``split`` of data source ``source`` at ``root``.
 
-    ``rooms`` ignores ``root`` and takes ``size``, ``height``, ``width``, ``seed``, ``noise``;
+    ``rooms`` ignores ``root`` and takes ``size``, ``height``, ``width``, ``seed``, ``noise``,
+    ``homes``, ``views_per_home``;
     ``nyuv2-mat`` takes ``mapping`` and ``splits`` (paths of classMapping40.mat / splits.mat).
     Every other source needs ``root``.
     """
@@ -81,17 +82,25 @@ def dataset_from_config(data_cfg: DataConfig, split: str) -> LabelledDataset:
 
     For ``rooms`` the frames are generated at ``data_cfg.height`` x ``data_cfg.width`` with
     ``rooms_test_size`` frames for the test split (``data_cfg.test_split`` or "test") and
-    ``rooms_train_size`` otherwise. If ``data_cfg.num_classes`` is not 0 it must match the
-    source's class count.
+    ``rooms_train_size`` otherwise; with ``rooms_homes`` > 0 the other splits hold
+    ``rooms_homes`` x ``rooms_views_per_home`` views of homes and the test split
+    ``rooms_test_size`` views of other homes. If ``data_cfg.num_classes`` is not 0 it must
+    match the source's class count.
     """
     if data_cfg.source == "rooms":
         is_test = split in (data_cfg.test_split, "test")
         size = data_cfg.rooms_test_size if is_test else data_cfg.rooms_train_size
+        homes = {}
+        if data_cfg.rooms_homes:
+            homes = {"homes": data_cfg.rooms_homes,
+                     "views_per_home": data_cfg.rooms_views_per_home}
+            if not is_test:
+                size = data_cfg.rooms_homes * data_cfg.rooms_views_per_home
         dataset = open_dataset("rooms", split=split, size=size, height=data_cfg.height,
-                               width=data_cfg.width, seed=data_cfg.seed)
+                               width=data_cfg.width, seed=data_cfg.seed, **homes)
         description = {"source": "rooms", "split": split, "size": size,
                        "height": data_cfg.height, "width": data_cfg.width,
-                       "seed": data_cfg.seed}
+                       "seed": data_cfg.seed, **homes}
     else:
         dataset = open_dataset(data_cfg.source, data_cfg.root, split)
         description = {"source": data_cfg.source, "root": str(Path(data_cfg.root).resolve()),
@@ -126,6 +135,12 @@ def add_source_arguments(parser: argparse.ArgumentParser, required: bool = True,
                              "unused for rooms")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the procedural rooms frames (default 0)")
+    parser.add_argument("--homes", type=int, default=0, metavar="N",
+                        help="rooms: frames are views of N homes (split train; other splits: "
+                             "other homes), --views-per-home each; 0 = every frame its own "
+                             "home (default)")
+    parser.add_argument("--views-per-home", type=int, default=25, metavar="V",
+                        help="rooms with --homes: views of each home (default 25)")
     parser.add_argument("--mapping", default=None,
                         help="nyuv2-mat: classMapping40.mat (default: next to the .mat)")
     parser.add_argument("--splits", default=None,
@@ -138,12 +153,21 @@ def open_from_args(args: argparse.Namespace, split: str, size: tuple[int, int] |
     """Open ``split`` of the source named by :func:`add_source_arguments` options.
 
     Procedural rooms frames are generated at ``size`` (default 240x320), ``rooms_frames`` of
-    them.
+    them; with ``--homes N`` the split is the N x ``--views-per-home`` views of its homes.
     """
     kwargs: dict[str, Any] = {}
+    homes, views = getattr(args, "homes", 0), getattr(args, "views_per_home", 25)
+    if homes < 0 or views < 1:
+        raise CliError(f"--homes / --views-per-home: expected N >= 0 and V >= 1, found "
+                       f"{homes} and {views}")
+    if homes and args.source != "rooms":
+        raise CliError(f"--homes: only the rooms source has homes, found --source "
+                       f"{args.source}")
     if args.source == "rooms":
         height, width = size if size is not None else (240, 320)
         kwargs = {"size": rooms_frames, "height": height, "width": width, "seed": args.seed}
+        if homes:  # every split: N homes (train: train homes; others: unseen homes)
+            kwargs.update(size=homes * views, homes=homes, views_per_home=views)
     elif args.source == "nyuv2-mat":
         kwargs = {"mapping": args.mapping, "splits": args.splits}
     return open_dataset(args.source, args.root, split, **kwargs)

@@ -1,4 +1,4 @@
-"""Command line of ``python -m scmis_core.experiments table1|table2|report|worker``."""
+"""Command line of ``python -m scmis_core.experiments table1|table2|fewhomes|report|worker``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,28 @@ TABLE2_PRESETS: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
 }
 
 
+#: Few-homes presets: name -> (data overrides, segment overrides, driver defaults).
+FEWHOMES_PRESETS: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
+    "toy": (["data.source=rooms", "data.height=32", "data.width=32", "data.num_workers=0"],
+            ["segment.arch=esanet-r18",
+             "segment.arch_kwargs={base_width: 8, decoder_blocks: 1}", "segment.steps=4",
+             "segment.batch_size=2", "segment.eval_every=1", "segment.ckpt_every=2",
+             "segment.train_eval_frames=4", "segment.tensorboard=false"],
+            {"homes": 2, "views": 2, "test_frames": 4, "gan_steps": 2, "variants": 1,
+             "gan_seeds": [0], "seg_seeds": [0], "pilot_seeds": [0],
+             "cells": ["rgb:0.7"]}),
+    "cpu": (["data.source=rooms", "data.height=64", "data.width=64", "data.num_workers=0",
+             "data.cache=true"],
+            ["segment.arch=unet-rgbd", "segment.arch_kwargs={}", "segment.steps=4000",
+             "segment.batch_size=8", "segment.optimizer=adamw", "segment.lr=2e-3",
+             "segment.class_weights=eq3", "segment.ckpt_every=250", "segment.eval_every=250",
+             "segment.train_eval_frames=200"],
+            {"homes": 8, "views": 25, "test_frames": 1000, "gan_steps": 4000, "variants": 4,
+             "gan_seeds": [0, 1], "seg_seeds": [0, 1, 2], "pilot_seeds": [0, 1],
+             "cells": ["rgb:0.7", "rgb:0.5", "depth:0.5", "rgbd:0.5"]}),
+}
+
+
 def _named(items: Sequence[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -83,6 +105,8 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
     from .table1 import __doc__ as table1_doc
     from .table2 import MODE_NAMES
     from .table2 import __doc__ as table2_doc
+    from .fewhomes import ARMS
+    from .fewhomes import __doc__ as fewhomes_doc
 
     parser = OneLineArgumentParser(prog="python -m scmis_core.experiments",
                                      description="The paper's experiments, resumable.")
@@ -148,6 +172,29 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
     add_section_flags(t2, "segment", {"arch_kwargs": ("--model",)})
     if preset2 is not None:
         t2.set_defaults(**TABLE2_PRESETS[preset2][2])
+
+    fh = sub.add_parser("fewhomes", help="few homes, new homes: the pre-registered class-mix "
+                        "test (stage gate, then grid)", description=fewhomes_doc,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fh.add_argument("--preset", choices=sorted(FEWHOMES_PRESETS), default="cpu",
+                    help="cpu (the pre-registered sizes) or toy (seconds, for tests)")
+    fh.add_argument("--stage", choices=("gate", "grid"), required=True,
+                    help="gate: the baseline pilot with train / test mIoU curves; grid: "
+                         "generators, mixed data and segmenters of every arm and cell")
+    fh.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    fh.add_argument("--homes", type=int, help="labelled homes of the homes arm")
+    fh.add_argument("--views", type=int, help="labelled views per home")
+    fh.add_argument("--test-frames", type=int, help="test views of unseen homes")
+    fh.add_argument("--cells", nargs="+", metavar="MODE:RATIO",
+                    help="mixed cells, the primary first (cpu: rgb:0.7 rgb:0.5 depth:0.5 "
+                         "rgbd:0.5)")
+    fh.add_argument("--gan-seeds", nargs="+", type=int)
+    fh.add_argument("--seg-seeds", nargs="+", type=int)
+    fh.add_argument("--pilot-seeds", nargs="+", type=int)
+    fh.add_argument("--gan-steps", type=int)
+    fh.add_argument("--variants", type=int, help="mixed copies per labelled frame")
+    _common(fh)
+    add_section_flags(fh, "segment", {"arch_kwargs": ("--model",)})
 
     rp = sub.add_parser("report", help="write the results page from experiment folders")
     rp.add_argument("--out", default="docs/results.md", help="the page (figures and data "
@@ -234,6 +281,58 @@ def _table2_plan(args):
                       table3_ratio=args.table3_ratio, raw_weights=args.raw_weights,
                       paper_scale=args.preset == "paper",
                       gan_eval_images=args.gan_eval_images or 0)
+
+
+def _fewhomes_plan(args):
+    from dataclasses import asdict
+
+    from ..config import apply_overrides, load_config, section_flag_values
+    from .common import config_file, gan_config_dict
+    from .fewhomes import FewHomesPlan
+
+    data_overrides, segment_overrides, defaults = FEWHOMES_PRESETS[args.preset]
+    pick = {name: defaults[name] if getattr(args, name) is None else getattr(args, name)
+            for name in ("homes", "views", "test_frames", "gan_steps", "variants",
+                         "gan_seeds", "seg_seeds", "pilot_seeds", "cells")}
+    cells = []
+    for item in pick["cells"]:
+        mode, sep, ratio = str(item).partition(":")
+        try:
+            cells.append((mode, float(ratio)))
+        except ValueError:
+            raise CliError(f"--cells: expected MODE:RATIO (e.g. rgb:0.7), found {item!r}") \
+                from None
+        if not sep or not 0.0 < cells[-1][1] <= 1.0:
+            raise CliError(f"--cells: expected MODE:RATIO with a ratio in (0, 1], found "
+                           f"{item!r}")
+    cfg = load_config(args.config, data_overrides + segment_overrides + list(args.overrides),
+                      section_flag_values(args, "segment"))
+    gan = load_config(str(config_file("rooms_small.yaml")), [
+        "data.num_workers=0", "train.threads=1", "train.ckpt_every=250", "train.keep_last=2",
+        "train.sample_every=100000"])
+    gan_dict = apply_overrides(gan_config_dict(gan), [
+        f"train.steps={pick['gan_steps']}",
+        f"train.lr_decay_steps={pick['gan_steps'] // 2}"])
+    gan_dict["data"] = asdict(cfg.data)
+    return FewHomesPlan(asdict(cfg.data), cfg.segment, gan_dict, stage=args.stage,
+                        arms=args.arms, homes=pick["homes"], views=pick["views"],
+                        test_frames=pick["test_frames"], cells=cells,
+                        gan_seeds=pick["gan_seeds"], seg_seeds=pick["seg_seeds"],
+                        pilot_seeds=pick["pilot_seeds"], variants=pick["variants"])
+
+
+def _write_fewhomes_files(plan, out: Path, finished: dict[str, Any]) -> None:
+    from .fewhomes import gate_verdict
+
+    pilots = [finished[f"homes_baseline_s{s}"] for s in plan.pilot_seeds
+              if f"homes_baseline_s{s}" in finished]
+    if plan.stage == "gate" and pilots:
+        verdict = gate_verdict([r.get("curve", []) for r in pilots])
+        atomic_write_text(out / "gate.json", json.dumps(verdict, indent=2))
+        print("regime gate: " + ("reached" if verdict["reached"] else "not reached") +
+              "; " + "; ".join(f"seed {s}: train - test {v['gap']} points, late rise "
+                               f"{v['rise']} points" for s, v in
+                               zip(plan.pilot_seeds, verdict["seeds"])))
 
 
 def _record(out: Path, entry: dict[str, Any], planned: list[RunSpec],
@@ -327,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError(f"--jobs: expected >= 1, found {args.jobs}")
     if args.command == "table1":
         return _run(_table1_plan(args), args, argv, None)
+    if args.command == "fewhomes":
+        plan = _fewhomes_plan(args)
+        return _run(plan, args, argv, plan.settings(),
+                    lambda finished: _write_fewhomes_files(plan, Path(args.out), finished))
     plan = _table2_plan(args)
     return _run(plan, args, argv, plan.settings(),
                 lambda finished: _write_table2_files(plan, Path(args.out), finished))

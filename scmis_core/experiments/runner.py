@@ -49,6 +49,9 @@ EXECUTORS: dict[str, str | Callable[..., dict[str, Any]]] = {
     "judge": "scmis_core.experiments.table1:execute_judge",
     "seg": "scmis_core.experiments.table2:execute_seg",
     "mixdata": "scmis_core.experiments.table2:execute_mixdata",
+    "fewhomes_gan": "scmis_core.experiments.fewhomes:execute_gan",
+    "fewhomes_mixdata": "scmis_core.experiments.fewhomes:execute_mixdata",
+    "fewhomes_seg": "scmis_core.experiments.fewhomes:execute_seg",
 }
 
 

@@ -257,7 +257,8 @@ def execute_mixdata(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     synth = Synthesizer.from_checkpoint(ckpt, device=ctx.device,
                                         use_ema=not params["raw_weights"])
     AugmentJob(synth, train, folder, variants=params["variants"], ratio=params["ratio"],
-               mode=params["mode"], seed=0, shard_size=64, include_real=True,
+               mode=params["mode"], seed=params.get("mix_seed", 0), shard_size=64,
+               include_real=True,
                size=(data.height, data.width),
                settings={"checkpoint_sha256": sha256_file(ckpt),
                          "ema_weights": not params["raw_weights"],
@@ -294,4 +295,5 @@ def execute_seg(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
         "miou": result["miou"], "pixel_accuracy": result["pixel_accuracy"],
         "per_class_iou": result["per_class_iou"], "seconds": result["seconds"],
         "train_frames": result["train_frames"], "test_frames": result["test_frames"],
-        "arch": opts.arch, "steps": result["steps"]}
+        "arch": opts.arch, "steps": result["steps"], "train_miou": result["train_miou"],
+        "curve": result["curve"]}

@@ -201,3 +201,40 @@ def _render_heat_map(norm: np.ndarray, row_names: list[str], col_names: list[str
 
     cv2.putText(canvas, title, (pad, 24), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
+
+
+def per_image_iou_counts(pred, target, num_classes: int,
+                         ignore_index: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image intersections and unions of classes 1..N: two (B, N) int64 arrays.
+
+    ``pred`` and ``target`` are (B, ...) integer label maps. Summed over any set of images
+    they give that set's IoU per class (intersection / union), so a bootstrap over images
+    needs only these counts. Pixels whose ground truth is ``ignore_index`` count nowhere; a
+    void prediction at a scored pixel adds to the ground-truth class's union only.
+    """
+    pred_ids, gt_ids = _as_ids("pred", pred), _as_ids("target", target)
+    if pred_ids.shape != gt_ids.shape or pred_ids.ndim < 2:
+        raise ValueError(f"per_image_iou_counts: expected pred and target of one (B, ...) "
+                         f"shape, found {pred_ids.shape} and {gt_ids.shape}")
+    batch = pred_ids.shape[0]
+    pred_ids, gt_ids = pred_ids.reshape(batch, -1), gt_ids.reshape(batch, -1)
+    keep = np.ones(gt_ids.shape, dtype=bool) if ignore_index is None else \
+        gt_ids != ignore_index
+    classes = np.arange(1, num_classes + 1)
+    inter = np.zeros((batch, num_classes), dtype=np.int64)
+    union = np.zeros((batch, num_classes), dtype=np.int64)
+    for b in range(batch):
+        g, p = gt_ids[b][keep[b]], pred_ids[b][keep[b]]
+        gt_count = np.bincount(g, minlength=num_classes + 1)[classes]
+        pred_count = np.bincount(p[(p >= 1) & (p <= num_classes)],
+                                 minlength=num_classes + 1)[classes]
+        hit = np.bincount(g[g == p], minlength=num_classes + 1)[classes]
+        inter[b], union[b] = hit, gt_count + pred_count - hit
+    return inter, union
+
+
+def miou_from_counts(inter: np.ndarray, union: np.ndarray) -> float:
+    """mIoU (0-1) over the classes with a non-zero union, from summed per-image counts."""
+    inter, union = np.asarray(inter).sum(axis=0), np.asarray(union).sum(axis=0)
+    seen = union > 0
+    return float(np.mean(inter[seen] / union[seen])) if seen.any() else float("nan")

@@ -28,17 +28,22 @@ this package; everything a user needs is imported here):
 - ``noise``, ``textures``, ``shading``  surface appearance and lighting terms
 - ``kinect``     the Kinect v1 depth model
 - ``render``     :func:`render_scene` / :func:`render_room`
+- ``homes``      homes mode: a home's rooms and paint from a home seed, views (pose, light,
+  noise) from view seeds; train and test homes disjoint by construction
 - ``dataset``    :class:`RoomsDataset` and :func:`frame_seed`
 - ``cli``        ``python -m scmis_core.data.rooms``::
 
     python -m scmis_core.data.rooms --preview /tmp/rooms.png --n 6
     python -m scmis_core.data.rooms --bench --size 240x320 --n 50
+    python -m scmis_core.data.preview --source rooms --homes 4 --views-per-home 4 \
+        --size 120x160 --out /tmp/homes.png      # one row per home
 """
 
 from .camera import NYU_INTRINSICS, NYU_SIZE, intrinsics
 from .cli import main, preview_grid
 from .dataset import RoomsDataset, frame_seed
 from .generate import generate_scene
+from .homes import ROOMS_PER_HOME, home_seed, home_view_scene
 from .kinect import (KINECT_BASELINE_M, KINECT_DISPARITY_STEP, KINECT_FOCAL_BASELINE,
                      MAX_DEPTH_M, MIN_DEPTH_M)
 from .materials import Material
@@ -48,6 +53,7 @@ from .scene import CLASS_IDS_USED, ROOM_TYPES, Box, Scene
 __all__ = [
     "Box", "CLASS_IDS_USED", "KINECT_BASELINE_M", "KINECT_DISPARITY_STEP",
     "KINECT_FOCAL_BASELINE", "MAX_DEPTH_M", "MIN_DEPTH_M", "Material", "NYU_INTRINSICS",
-    "NYU_SIZE", "ROOM_TYPES", "RoomsDataset", "Scene", "frame_seed", "generate_scene",
-    "intrinsics", "main", "preview_grid", "render_room", "render_scene",
+    "NYU_SIZE", "ROOMS_PER_HOME", "ROOM_TYPES", "RoomsDataset", "Scene", "frame_seed",
+    "generate_scene", "home_seed", "home_view_scene", "intrinsics", "main", "preview_grid",
+    "render_room", "render_scene",
 ]

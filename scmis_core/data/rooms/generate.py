@@ -13,7 +13,7 @@ from .layouts import _FURNISH, _add_door, _add_window, _fill, _wall_art
 from .materials import Material, _colour, _mat
 from .placement import _Layout
 from .raycast import _cast
-from .scene import ROOM_TYPES, Box, Scene
+from .scene import ROOM_TYPES, Box, HomeStyle, Scene
 
 
 def _scene_rng(seed: int) -> np.random.Generator:
@@ -58,8 +58,26 @@ def _place_camera(L: _Layout) -> tuple[tuple[float, float, float], float, float]
 
 def generate_scene(seed: int) -> Scene:
     """Build the room for ``seed`` (pure function of the seed; no image size involved)."""
+    scene, layout = build_room(seed)
+    choose_view(scene, layout, layout.rng)
+    return scene
+
+
+def build_room(seed: int, style: HomeStyle | None = None,
+               room_type: str | None = None) -> tuple[Scene, _Layout]:
+    """The room of ``seed`` without its camera: the scene and its layout (for
+    :func:`choose_view`).
+
+    ``style`` (a home's shared paint) replaces the wall, skirting and ceiling materials and
+    ``room_type`` the drawn room type; both are drawn from the seed all the same, so the rest
+    of the room does not depend on them.
+    """
     rng = _scene_rng(seed)
-    room_type = ROOM_TYPES[int(rng.integers(len(ROOM_TYPES)))]
+    drawn_type = ROOM_TYPES[int(rng.integers(len(ROOM_TYPES)))]
+    room_type = room_type or drawn_type
+    if room_type not in ROOM_TYPES:
+        raise ValueError(f"build_room: expected a room type of {', '.join(ROOM_TYPES)}, "
+                         f"found {room_type!r}")
     # 3-8 m, skewed towards the 3.5-5 m rooms that dominate NYUv2.
     sx, sz = (3.0 + 5.0 * float(rng.beta(1.6, 2.8)) for _ in range(2))
     sy = float(rng.uniform(2.4, 3.0))
@@ -78,6 +96,8 @@ def generate_scene(seed: int) -> Scene:
     else:
         floor = _mat(rng, "carpet", "carpet", scale=0.15)
     ceiling = Material(_colour(rng, "ceiling", 0.03), "paint", scale=1.0)
+    if style is not None:
+        wall, ceiling = style.wall, style.ceiling
 
     L = _Layout(rng, (sx, sy, sz))
     _add_door(L)
@@ -109,7 +129,7 @@ def generate_scene(seed: int) -> Scene:
                        int(rng.integers(2**31))))
     light_pos = (lx, sy - fh - 0.03, lz)
     temp = float(rng.uniform(0.0, 1.0))
-    light_rgb = (1.0, 0.93 - 0.08 * temp, 0.84 - 0.2 * temp)
+    light_rgb = light_colour(temp)
 
     scene = Scene(seed=int(seed), room_type=room_type, size_m=(sx, sy, sz), wall=wall,
                   floor=floor, ceiling=ceiling, boxes=L.boxes, cam_pos=(0.0, 0.0, 0.0),
@@ -118,19 +138,31 @@ def generate_scene(seed: int) -> Scene:
                   ambient=float(rng.uniform(0.25, 0.45)),
                   exposure=float(rng.uniform(0.8, 1.2)),
                   vignette=float(rng.uniform(0.15, 0.4)))
-    # Try a few camera poses and keep the one whose low-resolution probe view is best:
-    # not blocked by a nearby object, showing some furniture.
+    return scene, L
+
+
+def light_colour(temp: float) -> tuple[float, float, float]:
+    """The lamp's colour for a temperature draw in [0, 1] (0 = neutral, 1 = warm)."""
+    return (1.0, 0.93 - 0.08 * temp, 0.84 - 0.2 * temp)
+
+
+def choose_view(scene: Scene, layout: _Layout, rng: np.random.Generator) -> None:
+    """Place the camera of ``scene`` (in place), drawing poses from ``rng``.
+
+    Tries a few poses and keeps the one whose low-resolution probe view is best: not blocked
+    by a nearby object, showing some furniture.
+    """
+    layout.rng = rng
     arrays = _Arrays(scene)
     best, best_score = None, -np.inf
     for _ in range(6):
-        pose = _place_camera(L)
+        pose = _place_camera(layout)
         score = _view_score(arrays, pose, scene.cam_roll)
         if score > best_score:
             best, best_score = pose, score
         if score > 0.6:
             break
     scene.cam_pos, scene.cam_yaw, scene.cam_pitch = best
-    return scene
 
 
 def _view_score(arr: "_Arrays", pose: tuple, roll: float) -> float:

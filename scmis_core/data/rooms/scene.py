@@ -49,6 +49,14 @@ CLASS_IDS_USED: dict[int, str] = {
 ROOM_TYPES = ("bedroom", "living_room", "office", "kitchen", "dining_room", "study")
 
 
+@dataclass(frozen=True)
+class HomeStyle:
+    """What every room of a home shares: the paint of walls (with skirting) and ceilings."""
+
+    wall: Material
+    ceiling: Material
+
+
 @dataclass
 class Box:
     """One solid box: world centre and half sizes (metres, y up), yaw about +y (radians)."""

@@ -1,0 +1,76 @@
+"""The few-homes experiment: its run list, the regime gate's rule, and a toy run of both
+stages end to end (results with SHA-256 of every weight file and per-image counts)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scmis_core.experiments.cli import main
+from scmis_core.experiments.fewhomes import arm_data, gate_verdict
+from scmis_core.metrics.segmentation import miou_from_counts
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _curve(train, test):
+    return [{"step": 100 * (i + 1), "train_miou": a, "test_miou": b}
+            for i, (a, b) in enumerate(zip(train, test))]
+
+
+def test_gate_needs_a_gap_and_a_flat_test_curve():
+    flat = _curve([0.3, 0.5, 0.7, 0.8], [0.20, 0.30, 0.35, 0.355])
+    assert gate_verdict([flat, flat])["reached"]
+    assert gate_verdict([flat])["seeds"][0]["gap"] == pytest.approx(44.5)
+    rising = _curve([0.3, 0.5, 0.7, 0.8], [0.20, 0.30, 0.35, 0.45])
+    verdict = gate_verdict([flat, rising])
+    assert not verdict["reached"] and verdict["seeds"][1]["rise"] == pytest.approx(10.0)
+    small_gap = _curve([0.3, 0.35, 0.40, 0.41], [0.20, 0.30, 0.35, 0.35])
+    assert not gate_verdict([small_gap])["reached"]
+    assert not gate_verdict([_curve([0.9], [0.1])])["reached"]  # too few points
+    assert not gate_verdict([])["reached"]
+
+
+def test_arms_have_the_same_number_of_labelled_frames():
+    homes = arm_data({"height": 64}, "homes", 8, 25, 1000)
+    control = arm_data({"height": 64}, "control", 8, 25, 1000)
+    assert homes["rooms_homes"] * homes["rooms_views_per_home"] == 200
+    assert control["rooms_homes"] == 0 and control["rooms_train_size"] == 200
+    assert homes["rooms_test_size"] == control["rooms_test_size"] == 1000
+    with pytest.raises(ValueError, match="arm"):
+        arm_data({}, "nope", 1, 1, 1)
+
+
+def test_grid_lists_the_primary_cell_first_with_seeds_of_both_kinds(capsys):
+    assert main(["fewhomes", "--stage", "grid", "--dry-run", "--arms", "homes"]) == 0
+    keys = [line.split()[1] for line in capsys.readouterr().out.splitlines()[1:-1]]
+    assert keys[:5] == ["homes_gan_g0", "homes_gan_g1", "homes_baseline_s0",
+                        "homes_baseline_s1", "homes_baseline_s2"]
+    assert keys[5:9] == ["homes_g0_rgb_0.7_data", "homes_g0_rgb_0.7_s0",
+                         "homes_g0_rgb_0.7_s1", "homes_g0_rgb_0.7_s2"]
+    assert len(keys) == 2 + 3 + 4 * 2 * (1 + 3)
+
+
+def test_toy_gate_and_grid_end_to_end(tmp_path, capsys):
+    gate = tmp_path / "gate"
+    assert main(["fewhomes", "--preset", "toy", "--stage", "gate", "--out", str(gate)]) == 0
+    assert "regime gate:" in capsys.readouterr().out
+    verdict = json.loads((gate / "gate.json").read_text())
+    assert len(verdict["seeds"]) == 1 and verdict["reached"] in (True, False)
+    grid = tmp_path / "grid"
+    assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
+                 "--out", str(grid)]) == 0
+    mixed = json.loads((grid / "results" / "homes_g0_rgb_0.7_s0.json").read_text())
+    gan = json.loads((grid / "results" / "homes_gan_g0.json").read_text())
+    assert mixed["generator_sha256"] == gan["checkpoint_sha256"]
+    assert len(mixed["segmenter_sha256"]) == 64 and mixed["mix_seed"] == 1000
+    assert [p["step"] for p in mixed["curve"]] == [1, 2, 3, 4]
+    counts = np.load(grid / "per_image" / "homes_g0_rgb_0.7_s0.npz")
+    assert counts["inter"].shape[0] == mixed["test_frames"] == 4
+    assert miou_from_counts(counts["inter"], counts["union"]) == pytest.approx(mixed["miou"])
+    # a rerun finds everything finished
+    assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
+                 "--out", str(grid)]) == 0
+    assert "0 runs done, 4 already finished" in capsys.readouterr().out
