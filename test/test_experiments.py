@@ -51,6 +51,23 @@ def test_fid_interval_is_moved_by_the_resampling_bias():
     assert s_high - s_low == pytest.approx(high - low)
 
 
+def test_paired_fid_difference_is_shifted_and_spans_every_seed():
+    from scmis_core.experiments.tables import _paired_fid_diff
+
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(60, 16))
+    a = [rng.normal(0.3, 1.1, size=(60, 16)), rng.normal(0.6, 1.3, size=(60, 16))]
+    b = [rng.normal(0.1, 1.0, size=(60, 16))]
+    point, low, high = _paired_fid_diff(real, a, b, reps=200)
+    fid = bs.fid_from_features
+    want = np.mean([fid(real, f) for f in a]) - fid(real, b[0])
+    assert point == pytest.approx(want)
+    assert low < point < high
+    # one seed per row: narrower than with the second, far-off seed of A in the draws
+    _, low1, high1 = _paired_fid_diff(real, a[:1], b, reps=200)
+    assert high1 - low1 < high - low
+
+
 def test_report_collect_mirrors_the_experiment_folder(tmp_path):
     from scmis_core.experiments.report import collect
 

@@ -111,38 +111,59 @@ def judge_line(results: dict[str, dict[str, Any]]) -> str:
             "(its ceiling).")
 
 
-def _paired_fid_diff(real, a, b, reps: int, seed: int = 0):
+def _paired_fid_diff(real, fakes_a, fakes_b, reps: int, seed: int = 0):
+    """FID(A) - FID(B) on the same test frames, over every seed of both rows.
+
+    Point: the mean FID of A's seeds minus the mean FID of B's seeds on all frames. Each draw
+    resamples the test frames and one seed of each row, so the interval carries the seed
+    spread as well as the frames'; it is bias-shifted like the single runs' FID intervals.
+    """
     from ..metrics.bootstrap import fid_from_features, paired_difference_interval
 
-    def diff(idx):
-        return fid_from_features(real[idx], a[idx]) - fid_from_features(real[idx], b[idx])
+    def diff(idx, rng):
+        if rng is None:  # the point: mean over the seeds of each row
+            return (np.mean([fid_from_features(real[idx], f[idx]) for f in fakes_a]) -
+                    np.mean([fid_from_features(real[idx], f[idx]) for f in fakes_b]))
+        fa = fakes_a[int(rng.integers(len(fakes_a)))]
+        fb = fakes_b[int(rng.integers(len(fakes_b)))]
+        return fid_from_features(real[idx], fa[idx]) - fid_from_features(real[idx], fb[idx])
 
-    return paired_difference_interval(diff, len(real), reps, seed)
+    return paired_difference_interval(diff, len(real), reps, seed, shift=True)
 
 
-def _paired_depth_diff(a, b, name: str, reps: int, seed: int = 0):
+def _paired_depth_diff(a_runs, b_runs, name: str, reps: int, seed: int = 0):
+    """Depth error of A minus B, every seed of both rows (as :func:`_paired_fid_diff`)."""
     from ..metrics.bootstrap import depth_from_sums, paired_difference_interval
 
-    def diff(idx):
-        return float(depth_from_sums(a[idx].sum(0))[name] - depth_from_sums(b[idx].sum(0))[name])
+    def one(sums, idx):
+        return float(depth_from_sums(sums[idx].sum(0))[name])
 
-    return paired_difference_interval(diff, len(a), reps, seed)
+    def diff(idx, rng):
+        if rng is None:
+            return (np.mean([one(a, idx) for a in a_runs]) -
+                    np.mean([one(b, idx) for b in b_runs]))
+        return (one(a_runs[int(rng.integers(len(a_runs)))], idx) -
+                one(b_runs[int(rng.integers(len(b_runs)))], idx))
+
+    return paired_difference_interval(diff, len(a_runs[0]), reps, seed)
 
 
 def comparisons(results: dict[str, dict[str, Any]], per_image_dir: Path | None,
                 reps: int = 1000) -> dict[str, Any]:
-    """Paired bootstrap intervals of metric differences between rows (seed-0 runs, same
-    test frames): '<a> - <b>:<metric>' -> [diff, low, high]. Empty without per-image data."""
+    """Paired bootstrap intervals of metric differences between rows (every seed of each
+    row, same test frames): '<a> - <b>:<metric>' -> [diff, low, high]. Empty without
+    per-image data."""
     from .measure import PerImage
 
     if per_image_dir is None or not per_image_dir.is_dir():
         return {}
     rows = gan_results(results)
-    loaded: dict[str, PerImage] = {}
+    loaded: dict[str, list[PerImage]] = {}
     for name, runs in rows.items():
-        path = per_image_dir / f"{runs[0]['key']}.npz"
-        if path.is_file():
-            loaded[name] = PerImage.load(path)
+        paths = [per_image_dir / f"{run['key']}.npz" for run in runs]
+        found = [PerImage.load(p) for p in paths if p.is_file()]
+        if found:
+            loaded[name] = found
     pairs = [("rgbd-oasis", "scmis", "fid"), ("4dgen", "scmis", "fid"),
              ("scmis-rgb", "scmis", "fid"), ("oasis", "scmis", "fid"),
              ("scmis-noap", "scmis", "fid"), ("scmis-vggin", "scmis", "fid"),
@@ -155,14 +176,15 @@ def comparisons(results: dict[str, dict[str, Any]], per_image_dir: Path | None,
             continue
         pa, pb = loaded[a], loaded[b]
         if metric == "fid":
-            if pa.fake_features is None or pb.fake_features is None:
+            if any(p.fake_features is None for p in pa + pb):
                 continue
-            value = _paired_fid_diff(pb.real_features, pa.fake_features, pb.fake_features,
-                                     reps)
+            value = _paired_fid_diff(pb[0].real_features, [p.fake_features for p in pa],
+                                     [p.fake_features for p in pb], reps)
         else:
-            if pa.depth is None or pb.depth is None:
+            if any(p.depth is None for p in pa + pb):
                 continue
-            value = _paired_depth_diff(pa.depth, pb.depth, metric, reps)
+            value = _paired_depth_diff([p.depth for p in pa], [p.depth for p in pb], metric,
+                                       reps)
         out[f"{a} - {b}:{metric}"] = [float(v) for v in value]
     return out
 

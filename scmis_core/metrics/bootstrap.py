@@ -157,16 +157,23 @@ def depth_resamples(per_image_sums: np.ndarray, reps: int = 1000, seed: int = 0
     return depth_from_sums(sums[idx].sum(1))
 
 
-def paired_difference_interval(metric: Callable[[np.ndarray], float], count: int,
-                               reps: int = 1000, seed: int = 0, level: float = 0.95
+def paired_difference_interval(metric: Callable[..., float], count: int,
+                               reps: int = 1000, seed: int = 0, level: float = 0.95,
+                               shift: bool = False, point: float | None = None
                                ) -> tuple[float, float, float]:
-    """Point value and percentile interval of ``metric(indices)`` over resampled indices.
+    """Point value and bootstrap interval of ``metric(indices, rng)`` over resampled indices.
 
-    ``metric`` maps an index array into ``range(count)`` to a number (e.g. the FID of run A
-    minus the FID of run B on the same resampled test frames); returns (value on all
-    frames, low, high).
+    ``metric`` maps an index array into ``range(count)`` (and a random generator, for
+    statistics that also resample runs, e.g. one seed of each row per draw; ``None`` for the
+    point value) to a number, e.g. the FID of run A minus the FID of run B on the same
+    resampled test frames; returns (value, low, high). ``point`` overrides the value on all
+    frames. ``shift`` moves the percentile interval by the resampling bias as
+    :func:`shifted_interval` does (FID and its differences: the same estimator as the single
+    runs' intervals, so a difference's interval brackets its point).
     """
-    value = float(metric(np.arange(count)))
-    draws = [metric(i) for i in resample_indices(count, reps, seed)]
-    low, high = percentile_interval(draws, level)
+    value = float(metric(np.arange(count), None)) if point is None else float(point)
+    rng = np.random.default_rng(seed + 1)
+    draws = [metric(i, rng) for i in resample_indices(count, reps, seed)]
+    low, high = (shifted_interval(value, draws, level) if shift
+                 else percentile_interval(draws, level))
     return value, low, high
