@@ -74,3 +74,56 @@ def test_toy_gate_and_grid_end_to_end(tmp_path, capsys):
     assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
                  "--out", str(grid)]) == 0
     assert "0 runs done, 4 already finished" in capsys.readouterr().out
+
+
+def _counts(rng, frames, hit_rate):
+    union = rng.integers(50, 100, size=(frames, 5))
+    inter = (union * np.clip(hit_rate + rng.normal(0, 0.05, size=union.shape), 0, 1))
+    return inter.astype(np.int64), union
+
+
+def test_cell_effect_reads_a_clear_gain_and_a_null():
+    from scmis_core.experiments.fewhomes_stats import cell_effect
+
+    rng = np.random.default_rng(0)
+    groups = np.arange(40) // 4  # 10 test homes of 4 views
+    base = [_counts(rng, 40, 0.40 + 0.01 * s) for s in range(3)]
+    better = {g: [_counts(rng, 40, 0.50 + 0.01 * s) for s in range(3)] for g in range(2)}
+    out = cell_effect(better, base, groups, reps=300)
+    assert out["verdict"] == "helps" and 8 < out["effect"] < 12 and out["low"] > 0
+    assert out["welch"]["p"] < 0.01 and out["test_homes"] == 10
+    same = {g: [_counts(rng, 40, 0.40 + 0.01 * s) for s in range(3)] for g in range(2)}
+    null = cell_effect(same, base, groups, reps=300)
+    assert null["verdict"] == "no detectable effect" and null["low"] < 0 < null["high"]
+    worse = {0: [_counts(rng, 40, 0.30) for _ in range(3)]}
+    assert cell_effect(worse, base, groups, reps=300)["verdict"] == "hurts"
+
+
+def test_unreadable_per_image_file_is_named(tmp_path):
+    from scmis_core.experiments.fewhomes_stats import load_counts
+
+    bad = tmp_path / "run.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="run.npz: unreadable"):
+        load_counts(bad)
+
+
+def test_report_section_from_collected_data_is_rebuilt_byte_for_byte(tmp_path):
+    exp = tmp_path / "exp"
+    assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
+                 "--out", str(exp)]) == 0
+    page = tmp_path / "docs" / "results.md"
+    assert main(["report", "--out", str(page), "--fewhomes", str(exp)]) == 0
+    text = page.read_text()
+    assert "## Few homes, new homes" in text and "Regime not reached" in text
+    assert "| homes | RGB 0.7 (primary) | 1 |" in text
+    data = tmp_path / "docs" / "results" / "data" / "fewhomes"
+    assert (data / "per_image" / "homes_baseline_s0.npz").is_file()
+    assert (data / "samples" / "homes_g0_rgb_0.7_data.png").is_file()
+    assert (tmp_path / "docs" / "results" / "fewhomes_gate.png").stat().st_size > 0
+    assert main(["report", "--out", str(page)]) == 0  # from the collected data alone
+    assert page.read_text() == text
+    (data / "homes_baseline_s0.json").write_text("[]")
+    with pytest.raises(ValueError, match="homes_baseline_s0.json: expected a run result"):
+        from scmis_core.experiments.report import build_page
+        build_page(page, data.parent)

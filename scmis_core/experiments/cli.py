@@ -201,6 +201,7 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
                     "go into the folder of the same name beside it)")
     rp.add_argument("--table1", help="Table 1 experiment folder to collect")
     rp.add_argument("--table2", help="Table 2 experiment folder to collect")
+    rp.add_argument("--fewhomes", help="few-homes experiment folder to collect")
     rp.add_argument("--reps", type=int, default=1000, help="bootstrap resamples")
 
     wk = sub.add_parser("worker", help=argparse.SUPPRESS)
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from .report import write_report
 
-        page = write_report(args.out, args.table1, args.table2, args.reps)
+        page = write_report(args.out, args.table1, args.table2, args.reps, args.fewhomes)
         print(f"results page: {page}")
         return 0
     if args.jobs < 1:

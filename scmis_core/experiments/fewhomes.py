@@ -228,11 +228,41 @@ def execute_gan(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
 
 def execute_mixdata(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     from ..pretrained import sha256_file
+    from ..visualize import save_png
     from .table2 import execute_mixdata as mix
 
     result = mix(spec, ctx)
+    strip = mixed_strip(Path(result["folder"]) / "train", spec.params["variants"])
+    if strip is not None:
+        save_png(strip, ctx.out / "samples" / f"{spec.key}.png")
     return {**result, "mix_seed": spec.params["mix_seed"],
             "checkpoint_sha256": sha256_file(result["checkpoint"])}
+
+
+def mixed_strip(folder: Path, variants: int, frame: int = 0, scale: int = 2):
+    """Labels | real RGB | the mixed copies' RGB over blank | real depth | their depth, of
+    frame ``frame`` of an offline mixed folder (NYUv2 layout: ``NNNN.png`` real,
+    ``NNNN_vK.png`` copy K), each panel enlarged ``scale`` times; None when absent."""
+    import cv2
+    import numpy as np
+
+    from ..data.io import read_depth, read_labels, read_rgb
+    from ..data.labels import colorize_depth, colorize_labels, voc_palette
+    from ..visualize import grid
+
+    names = [f"{frame:04d}"] + [f"{frame:04d}_v{k}" for k in range(variants)]
+    if not all((folder / "rgb" / f"{n}.png").is_file() for n in names):
+        return None
+    labels = read_labels(folder / "labels_40" / f"{names[0]}.png")
+    top = [colorize_labels(labels, voc_palette(41))] + [read_rgb(folder / "rgb" / f"{n}.png")
+                                                        for n in names]
+    bottom = [np.full_like(top[0], 255)] + [
+        colorize_depth(read_depth(folder / "depth" / f"{n}.png")) for n in names]
+
+    def big(panel):
+        return cv2.resize(panel, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+    return grid([[big(p) for p in top], [big(p) for p in bottom]], gap=2)
 
 
 def execute_seg(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime import atomic_write_text
+from .fewhomes_page import collect_fewhomes, fewhomes_section
 from .measure import PerImage
 from .table1 import ROW_BY_NAME, ROWS
 from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
@@ -290,6 +291,7 @@ def build_page(page: Path, data: Path) -> str:
            "The scale is a 2-core CPU: procedural rooms at 64×64, robot-size networks, a "
            "few thousand steps. The paper's numbers (NYUv2 at full size, GPU-trained) are "
            "beside ours for the direction of each effect, not for the values.", ""]
+    out += fewhomes_section(page, data)
     claims = table1_claims(r1, comps) + table2_claims(r2)
     if claims:
         out += ["## Claims", "", _claims_table(claims)]
@@ -367,16 +369,19 @@ def build_page(page: Path, data: Path) -> str:
         if not results and meta:
             out += [f"## {name}", "", "No run has finished yet.", ""] + _left(meta, results) \
                 + [""] + _meta_section(meta, name) + [""]
-    if not r1 and not r2 and not meta1 and not meta2:
+    if not r1 and not r2 and not meta1 and not meta2 and not (data / "fewhomes").is_dir():
         out += ["No run has finished yet.", ""]
     return "\n".join(line for line in out) .replace("\n\n\n", "\n\n")
 
 
 def write_report(page: str | Path, table1: str | Path | None = None,
-                 table2: str | Path | None = None, reps: int = 1000) -> Path:
+                 table2: str | Path | None = None, reps: int = 1000,
+                 fewhomes: str | Path | None = None) -> Path:
     """Collect (when given) and write the page; returns its path."""
     page = Path(page)
     data = page.parent / page.stem / "data"
+    if fewhomes:
+        collect_fewhomes(Path(fewhomes), data / "fewhomes")
     if table1:
         collect(Path(table1), data / "table1", reps)
     if table2:
