@@ -136,7 +136,37 @@ def test_names_are_checked_for_kind_spelling_and_completeness(tmp_path):
     assert "file not found" in check(str(tmp_path / "nothing.pt"), "gan")
     plain = tmp_path / "rooms.pt"  # a path without a record beside it: returned as it is
     assert resolve(plain, "gan") == plain
-    assert resolve("./rooms", "gan") == Path("rooms")  # a file of that name, not the weights
+    assert resolve("./rooms", "gan") == Path("rooms").absolute()  # that file, not the weights
+    assert resolve(resolve("./rooms", "gan"), "gan") == Path("rooms").absolute()  # stays it
+    assert resolve("sub/rooms", "gan") == Path("sub/rooms").absolute()
+    assert resolve(Path("rooms"), "gan") == WEIGHTS_DIR / "rooms.pt"  # a bare name
+
+
+def test_dot_slash_rooms_loads_the_local_file_everywhere(tmp_path, monkeypatch):
+    """README: ``./rooms`` names the file. It must stay that file through every second
+    lookup (commands resolve once and hand the path to a loader that resolves again)."""
+    from test_augment import tiny_generator
+
+    from scmis_core.synthesize import Synthesizer, main as synth_main
+    from scmis_ros.synth_node import resolve_checkpoint
+
+    local = tiny_generator(tmp_path / "rooms")
+    monkeypatch.chdir(tmp_path)
+    shipped = Synthesizer.from_checkpoint("rooms", device="cpu")
+    mine = Synthesizer.from_checkpoint("./rooms", device="cpu")
+    assert sum(p.numel() for p in mine.generator.parameters()) != \
+        sum(p.numel() for p in shipped.generator.parameters())
+    assert resolve_checkpoint("./rooms") == local.absolute()
+
+    def synthesized(checkpoint: str) -> bytes:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        assert synth_main(["--checkpoint", checkpoint, "--source", "rooms", "--n", "1",
+                           "--variants", "1", "--size", "32x32", "--out", str(out)]) == 0
+        return next((out / "rgb").glob("*.png")).read_bytes()
+
+    dot = synthesized("./rooms")
+    assert dot == synthesized(str(local.absolute()))
+    assert dot != synthesized("rooms")
 
 
 def test_nodes_and_bag_tool_default_to_the_shipped_generator():

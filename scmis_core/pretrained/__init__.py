@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,17 @@ def names(kind: str | None = None) -> list[str]:
 
 
 def is_shipped_name(text: Any) -> bool:
-    """True when ``text`` (as a string) names shipped weights."""
-    return isinstance(text, (str, Path)) and str(text) in SHIPPED
+    """True when ``text`` names shipped weights: a bare name (``rooms``) that is shipped.
+
+    The one rule for names and paths: anything that starts with ``./``, ``../``, ``/`` or
+    ``~``, or holds a path separator, is a file; a bare name is a shipped weight when one of
+    that name is shipped, else a file in the working folder.
+    """
+    if isinstance(text, Path):
+        text = str(text) if len(text.parts) == 1 and not text.is_absolute() else ""
+    if not isinstance(text, str) or text.startswith((".", "~")):
+        return False
+    return "/" not in text and os.sep not in text and text in SHIPPED
 
 
 def sha256_file(path: str | Path) -> str:
@@ -185,7 +195,9 @@ def resolve(name_or_path: str | Path, kind: str | None = None, *,
                               f"(shipped: {', '.join(names(kind))})")
     if path.is_file() and sha256_record(path).is_file() and path.suffix == ".pt":
         verify(path)
-    return path
+    # absolute, so that resolving the result again (a command that passes it on to a
+    # loader) can never turn ./rooms back into the shipped name
+    return path.absolute()
 
 
 def check(name_or_path: str | Path, kind: str | None = None) -> str | None:
