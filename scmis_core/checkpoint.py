@@ -130,7 +130,19 @@ def check_compatible(state: dict[str, Any], path: str | Path, *, num_classes: in
 
 def load_module_state(module: torch.nn.Module, state_dict: dict[str, Any], path: str | Path,
                       name: str) -> None:
-    """``load_state_dict`` with an error naming the checkpoint and the first mismatches."""
+    """``load_state_dict`` with an error naming the checkpoint and the first mismatches.
+
+    Weights must be finite: a checkpoint holding NaN or infinity in a floating-point tensor
+    (a diverged or damaged run) is refused with the tensor's name, instead of loading into a
+    model that silently outputs garbage (all-zero depth).
+    """
+    for key, value in state_dict.items() if isinstance(state_dict, dict) else ():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and \
+                not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"checkpoint {path}: {name} tensor {key!r} holds {bad} "
+                                  f"non-finite value(s) (NaN or infinity): the run that "
+                                  "wrote it diverged or the file is damaged")
     try:
         module.load_state_dict(state_dict)
     except (RuntimeError, TypeError, AttributeError, ValueError, KeyError) as exc:

@@ -81,3 +81,20 @@ def test_trainer_writes_the_old_keys_and_refuses_to_resume_a_bare_generator(tmp_
     with pytest.raises(CheckpointError, match="bare.pt: cannot resume from it: no "
                                               "optimizers, scaler, rng, noise_gen"):
         trainer.load_state_dict(bare, "bare.pt")
+
+
+def test_non_finite_weights_are_refused_with_the_tensor_name(tmp_path):
+    from test_augment import tiny_generator
+
+    from scmis_core.checkpoint import CheckpointError
+    from scmis_core.engine.checkpoints import GanCheckpoint
+    from scmis_core.synthesize import Synthesizer
+
+    path = tiny_generator(tmp_path / "g.pt")
+    ckpt = GanCheckpoint.load(path)
+    name = next(k for k, v in ckpt.models["G"].items() if v.is_floating_point())
+    ckpt.models["G"][name] = ckpt.models["G"][name].clone().fill_(float("nan"))
+    ckpt.save(tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"G tensor '{name}' holds .* non-finite"):
+        Synthesizer.from_checkpoint(tmp_path / "nan.pt", device="cpu")
+    Synthesizer.from_checkpoint(path, device="cpu")  # the finite one still loads
