@@ -73,7 +73,8 @@ def test_report_collect_mirrors_the_experiment_folder(tmp_path):
 
     exp, data = tmp_path / "exp", tmp_path / "data"
     (exp / "results").mkdir(parents=True)
-    (exp / "results" / "a_s0.json").write_text(json.dumps({"key": "a_s0", "kind": "seg"}))
+    (exp / "results" / "a_s0.json").write_text(json.dumps({"key": "a_s0", "kind": "seg",
+                                                             "spec": {}}))
     data.mkdir()
     (data / "stale_s1.json").write_text("{}")  # collected from an older experiment
     collect(exp, data, reps=5)
@@ -177,6 +178,24 @@ def test_runner_skips_finished_runs_and_stops_at_the_budget(tmp_path, fake_kind)
     assert result["value"] == 1 and result["spec"]["params"] == {"value": 1, "fail": False}
     with pytest.raises(runner_mod.SpecMismatch, match="value: 1 -> 2"):
         Runner(FakePlan(["a"], value=2), tmp_path, log=lambda text: None).run()
+
+
+@pytest.mark.parametrize("content", ["{}", "[]", "null", '"text"', '{"key": "a"}',
+                                     '{"key": "a", "kind": 3, "spec": {}}', '{"key": ',
+                                     "\x00\xff binary"])
+def test_damaged_results_are_redone_and_named_by_the_report(tmp_path, fake_kind, capsys,
+                                                             content):
+    Runner(FakePlan(["a", "b"]), tmp_path, log=lambda text: None).run()
+    (tmp_path / "results" / "a.json").write_bytes(content.encode("latin-1"))
+    report = Runner(FakePlan(["a", "b"]), tmp_path, log=lambda text: None).run()
+    assert report.done == ["a"] and report.skipped == ["b"]
+    assert "a.json: unreadable" in capsys.readouterr().err
+    assert json.loads((tmp_path / "results" / "a.json").read_text())["value"] == 1
+    from scmis_core.experiments.report import _load_results
+
+    (tmp_path / "results" / "a.json").write_bytes(content.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"a\.json: unreadable .*remove it"):
+        _load_results(tmp_path / "results")
 
 
 def test_runner_records_failures_and_holds_back_what_needs_them(tmp_path, fake_kind):

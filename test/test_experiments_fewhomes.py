@@ -124,6 +124,6 @@ def test_report_section_from_collected_data_is_rebuilt_byte_for_byte(tmp_path):
     assert main(["report", "--out", str(page)]) == 0  # from the collected data alone
     assert page.read_text() == text
     (data / "homes_baseline_s0.json").write_text("[]")
-    with pytest.raises(ValueError, match="homes_baseline_s0.json: expected a run result"):
+    with pytest.raises(ValueError, match="homes_baseline_s0.json: unreadable"):
         from scmis_core.experiments.report import build_page
         build_page(page, data.parent)

@@ -18,6 +18,7 @@ import numpy as np
 from ..runtime import atomic_write_text
 from .fewhomes import ARMS, gate_verdict
 from .fewhomes_stats import arm_effects
+from .runner import result_problem
 from .table2 import MODE_NAMES
 
 FOLDER = "fewhomes"
@@ -56,14 +57,11 @@ def _load(data: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(data.glob("*.json")):
         if path.name in ("experiment.json", "gate.json", "preregistration.json"):
             continue
-        try:
-            value = json.loads(path.read_text())
-        except ValueError:
-            raise ValueError(f"result {path}: not JSON; remove it and collect again") from None
-        if not isinstance(value, dict) or "key" not in value or "kind" not in value:
-            raise ValueError(f"result {path}: expected a run result (an object with key and "
-                             "kind); remove it and collect again")
-        out[path.stem] = value
+        problem = result_problem(path)
+        if problem:
+            raise ValueError(f"result {path}: {problem}; remove it (and collect the run "
+                             "again) to rebuild the page")
+        out[path.stem] = json.loads(path.read_text())
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from ..runtime import atomic_write_text
 from .fewhomes_page import collect_fewhomes, fewhomes_section
 from .measure import PerImage
+from .runner import result_problem
 from .table1 import ROW_BY_NAME, ROWS
 from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
                      gan_results, judge_line, regimes, seg_results, table1_claims,
@@ -35,6 +37,10 @@ def _load_results(folder: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if path.name in ("experiment.json", "comparisons.json"):
             continue
+        problem = result_problem(path)
+        if problem:
+            raise ValueError(f"result {path}: {problem}; remove it (and collect the run "
+                             "again) to rebuild the page")
         out[path.stem] = json.loads(path.read_text())
     return out
 
@@ -63,7 +69,11 @@ def collect(exp: Path, data: Path, reps: int = 1000) -> None:
         if result.get("kind") == "gan" and per_image.is_file():
             # intervals from the per-image data with this version's estimator (runs made
             # before the FID interval was bias-shifted are brought in line)
-            result["ci"] = PerImage.load(per_image).intervals(reps)
+            try:
+                result["ci"] = PerImage.load(per_image).intervals(reps)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"per-image file {per_image}: unreadable ({exc}); remove it "
+                                 "and its run's result to redo the run") from None
         atomic_write_text(data / path.name, json.dumps(result, indent=2))
     for path in samples:
         (data / "samples").mkdir(exist_ok=True)

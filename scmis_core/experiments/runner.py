@@ -55,6 +55,26 @@ EXECUTORS: dict[str, str | Callable[..., dict[str, Any]]] = {
 }
 
 
+def result_problem(path: Path) -> str:
+    """Why the result file ``path`` is not a finished run's result ('' when it is one).
+
+    A result is a JSON object with the run's ``key`` (the file's stem), its ``kind`` and its
+    ``spec`` (an object); anything else (``{}``, a list, ``null``, a truncated file,
+    wrong-typed fields) is unreadable.
+    """
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"unreadable ({str(exc)[:120]})"
+    if not isinstance(value, dict):
+        return f"unreadable (expected a JSON object, found {type(value).__name__})"
+    if value.get("key") != path.stem or not isinstance(value.get("kind"), str) \
+            or not isinstance(value.get("spec"), dict):
+        return ("unreadable (expected an object with the run's key, its kind and its spec, "
+                f"found keys {sorted(value)[:8]})")
+    return ""
+
+
 class SpecMismatch(ValueError):
     """A finished run was made with other settings than the ones asked for now."""
 
@@ -92,7 +112,8 @@ class RunContext:
     def result(self, key: str) -> dict[str, Any] | None:
         """The finished result of another run (e.g. a dependency), or None."""
         path = self.out / "results" / f"{key}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return json.loads(path.read_text()) if path.is_file() and not result_problem(path) \
+            else None
 
 
 class Plan(Protocol):
@@ -236,11 +257,11 @@ class Runner:
         folder = self.out / "results"
         out = {}
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                out[path.stem] = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ValueError(f"result {path}: unreadable ({exc}); remove it to redo the "
-                                 "run") from None
+            problem = result_problem(path)
+            if problem:  # not a finished run: it is redone (its result replaced atomically)
+                print(f"warning: result {path}: {problem}; the run is redone", file=sys.stderr)
+                continue
+            out[path.stem] = json.loads(path.read_text())
         return out
 
     def check_same(self, spec: RunSpec, result: dict[str, Any]) -> None:
