@@ -318,8 +318,16 @@ def training(name: str, device: torch.device, dry_run: bool, compile_: bool,
                       min_seconds=3.0 if not dry_run else 0.0, warmup=0 if dry_run else 1,
                       max_iters=30, min_iters=1 if dry_run else 3)
         if name not in flops_cache and not compile_:
-            with FlopCounterMode(display=False) as counter:
-                trainer.train_step(batch)
+            # FlopCounterMode sees only its own thread: count a step on one intra-op thread,
+            # where the trainer runs D's passes in one piece (train.split_d needs >= 2
+            # threads); the split passes do the same arithmetic
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with FlopCounterMode(display=False) as counter:
+                    trainer.train_step(batch)
+            finally:
+                torch.set_num_threads(threads)
             flops_cache[name] = counter.get_total_flops()
         if hasattr(batches, "close"):
             batches.close()

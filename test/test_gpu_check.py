@@ -17,9 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_dry_run_through_the_shell_script(tmp_path):
+@pytest.mark.parametrize("threads", ["default", "1"])
+def test_dry_run_through_the_shell_script(tmp_path, threads):
+    # the machine's default thread count (2 here: the trainer then splits D's passes over
+    # two threads, which FlopCounterMode cannot follow) and one thread
     out = tmp_path / "check.json"
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHON"] = sys.executable
+    if threads != "default":
+        env["OMP_NUM_THREADS"] = threads
     proc = subprocess.run(["bash", "bench/gpu_check.sh", "--dry-run", "--json", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
