@@ -147,6 +147,14 @@ def finite_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite float option >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}")
+    return value
+
+
 # --- shared options -----------------------------------------------------------------------
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +172,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, what: str = "") -> Non
 
 def add_memory_limit_argument(parser: argparse.ArgumentParser) -> None:
     """``--max-memory-mb``: limit of a generator's estimated weights + activations."""
-    parser.add_argument(MEMORY_LIMIT_FLAG, type=finite_float, default=DEFAULT_MAX_MEMORY_MB,
+    parser.add_argument(MEMORY_LIMIT_FLAG, type=non_negative_float,
+                        default=DEFAULT_MAX_MEMORY_MB,
                         metavar="MB",
                         help="refuse a generator whose estimated memory (weights + "
                              "activations at the requested size) exceeds this many MiB, "

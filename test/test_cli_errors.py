@@ -266,6 +266,11 @@ def test_synthesize_usage_and_labels_errors(capsys, good_ckpt, tmp_path):
               "--max-memory-mb", "nan"])
     assert info.value.code == 2
     capsys.readouterr()
+    with pytest.raises(SystemExit) as info:  # negative: an error, not "no limit"
+        main(["--checkpoint", str(good_ckpt), "--out", str(tmp_path / "o"),
+              "--max-memory-mb", "-1"])
+    assert info.value.code == 2
+    assert "--max-memory-mb: expected a number >= 0, found '-1'" in capsys.readouterr().err
     assert main(["--checkpoint", str(good_ckpt), "--labels", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "o2")]) == 2
     _one_error_line(capsys, tmp_path / "missing")
