@@ -147,6 +147,17 @@ def finite_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    """A random seed option: a whole number in [0, 2**32 - 1] (what numpy and torch take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32 - 1], found {text}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """A finite float option >= 0."""
     value = finite_float(text)

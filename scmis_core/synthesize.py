@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_module_state
 from .cli import (add_device_argument, add_memory_limit_argument, entry_point,
-                  parse_size, writable_folder)
+                  parse_size, seed_int, writable_folder, writable_parent)
 from .config import ConfigError, from_dict
 from .data.labels import voc_palette
 from .data.transforms import one_hot
@@ -42,6 +42,10 @@ from .runtime import select_device
 
 #: Inference backends of :class:`Synthesizer`.
 BACKENDS = ("torch", "onnxruntime")
+#: ``synthesize --variants``: at most this many images per label map (three files each) ...
+MAX_VARIANTS = 10_000
+#: ... of which the preview grid shows the first few (its memory stays bounded)
+PREVIEW_VARIANTS = 6
 
 
 class Synthesizer:
@@ -345,8 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="split of the data source")
     parser.add_argument("--n", type=int, default=8, help="label maps to use (0 = all)")
     parser.add_argument("--variants", type=int, default=3,
-                        help="images per label map, seeds seed0 .. seed0+variants-1")
-    parser.add_argument("--seed0", type=int, default=0, help="first noise seed")
+                        help="images per label map, seeds seed0 .. seed0+variants-1 (at most "
+                             f"{MAX_VARIANTS}; the preview shows the first "
+                             f"{PREVIEW_VARIANTS})")
+    parser.add_argument("--seed0", type=seed_int, default=0, help="first noise seed")
     parser.add_argument("--size", type=parse_size, default=None, metavar="HxW",
                         help="HxW of procedural rooms frames / network input size")
     add_device_argument(parser)
@@ -362,8 +368,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="replace the images of an earlier run in OUT (refused for a "
                         "folder this command did not write or one holding an input)")
     args = parser.parse_args(argv)
-    if args.variants < 1:
-        parser.error(f"--variants: expected >= 1, found {args.variants}")
+    if not 1 <= args.variants <= MAX_VARIANTS:
+        parser.error(f"--variants: expected 1 to {MAX_VARIANTS} images per label map, found "
+                     f"{args.variants}")
+    if args.seed0 + args.variants > 2**32:
+        parser.error(f"--seed0 + --variants: expected seeds below 2**32, found up to "
+                     f"{args.seed0 + args.variants - 1}")
+    grid_path = Path(args.grid) if args.grid else None
+    if grid_path is not None:  # checked before the work, not after it
+        if grid_path.suffix.lower() != ".png":
+            parser.error(f"--grid: expected a .png file name, found {args.grid!r}")
+        writable_parent(grid_path, "--grid")
     args.checkpoint = str(resolve(args.checkpoint, "gan"))  # a shipped name -> its file
     out = prepare_output_dir(args.out, overwrite=args.overwrite, kind="synthesize",
                              inputs=[args.checkpoint, args.labels, args.root],
@@ -378,20 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     items = list(_label_items(args, synth.num_classes))
     palette = voc_palette(synth.num_classes + 1)
     for name, labels in tqdm(items, desc="synthesize", unit="map"):
-        columns = []
+        columns = []  # the preview's columns: the first PREVIEW_VARIANTS variants only
         for k in range(args.variants):
             rgb, depth = synth.synth(labels, seed=args.seed0 + k)
             stem = f"{name}_v{k}"
+            shown = k < PREVIEW_VARIANTS and len(rows) < 8
             if rgb is not None:
                 write_rgb(out / "rgb" / f"{stem}.png", rgb)
-                columns.append(("rgb", rgb[None]))
+                if shown:
+                    columns.append(("rgb", rgb[None]))
             if depth is not None:
                 write_depth(out / "depth" / f"{stem}.png", depth)
-                columns.append(("depth", depth[None]))
+                if shown:
+                    columns.append(("depth", depth[None]))
             write_labels(out / "labels_40" / f"{stem}.png", labels)
         if len(rows) < 8:
             rows.extend(rgbd_rows(labels[None], columns, palette, synth.max_depth_m))
-    grid_path = Path(args.grid) if args.grid else out / "grid.png"
+    grid_path = grid_path or out / "grid.png"
     save_png(grid(rows), grid_path)
     print(f"wrote {len(items) * args.variants} RGB-D images to {out} (preview {grid_path})")
     return 0

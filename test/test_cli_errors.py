@@ -315,3 +315,27 @@ def test_every_main_uses_entry_point():
                 if "entry_point" not in names and rel not in PENDING:
                     unwrapped.append(rel)
     assert not unwrapped, f"main() without @entry_point (scmis_core/cli.py): {unwrapped}"
+
+
+def test_synthesize_refuses_absurd_variants_seeds_and_grid_before_any_work(capsys, good_ckpt,
+                                                                          tmp_path):
+    from scmis_core.synthesize import main
+
+    for argv, message in ((["--variants", "1000000000"], "--variants: expected 1 to 10000"),
+                          (["--seed0", "100000000000000000000000"], "--seed0"),
+                          (["--grid", str(tmp_path)], "--grid: expected a .png"),
+                          (["--grid", str(tmp_path / "g.txt")], "--grid: expected a .png")):
+        with pytest.raises(SystemExit) as info:
+            main(["--checkpoint", str(good_ckpt), "--out", str(tmp_path / "o"), *argv])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing was written
+    # many variants: the preview shows the first six, every variant is written
+    assert main(["--checkpoint", str(good_ckpt), "--n", "1", "--variants", "8", "--size",
+                 "32x32", "--out", str(tmp_path / "v")]) == 0
+    assert len(list((tmp_path / "v" / "rgb").glob("*.png"))) == 8
+    from scmis_core.data.io import read_rgb
+
+    grid = read_rgb(tmp_path / "v" / "grid.png")
+    assert grid.shape[1] == 13 * (32 + 2) - 2  # labels + 6 x (rgb, depth), not 8 x 2
