@@ -29,8 +29,10 @@ Two transports, both as the ROS 2 plugins write and read them:
     fmt, data = encode_compressed_depth(depth_mm, "16UC1")  # "16UC1; compressedDepth png"
     depth_mm = decode_compressed_depth(fmt, data)
 
-Errors are :class:`CompressedImageError` (a :class:`ValueError`) naming what was expected and
-what was found.
+Every payload's size is read from its PNG / JPEG header and checked against
+``MAX_DECODE_PIXELS`` and ``MAX_DECODE_SIDE`` before anything is decoded
+(:class:`ImageTooLargeError`). Errors are :class:`CompressedImageError` (a
+:class:`ValueError`) naming what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -62,8 +64,66 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
+#: Decoding refuses a payload whose header declares more pixels than this, or a side longer
+#: than MAX_DECODE_SIDE, before any pixel is decoded (a 629-byte JPEG can declare
+#: 24000 x 24000 and cost gigabytes). 4096 x 4096 holds every camera frame the nodes take.
+MAX_DECODE_PIXELS = 4096 * 4096
+MAX_DECODE_SIDE = 8192
+#: JPEG start-of-frame markers (they carry the image size): C0-CF but DHT, JPG and DAC.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
 class CompressedImageError(ImageConversionError):
     """A compressed image payload or format string does not fit the transport."""
+
+
+class ImageTooLargeError(CompressedImageError):
+    """A payload declares a size beyond the decoding limits."""
+
+
+def declared_size(data: bytes, what: str) -> tuple[int, int]:
+    """(height, width) a PNG (IHDR) or JPEG (start of frame) payload declares, read from its
+    header without decoding anything."""
+    if data.startswith(PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise CompressedImageError(f"{what}: expected a PNG IHDR chunk after the "
+                                       f"signature, found {data[8:16].hex() or 'nothing'}")
+        width, height = struct.unpack(">II", data[16:24])
+        return int(height), int(width)
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 4 <= len(data):
+            if data[i] != 0xFF:
+                break
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+                i += 2
+                continue
+            if marker in _JPEG_SOF and i + 9 <= len(data):
+                height, width = struct.unpack(">HH", data[i + 5:i + 9])
+                return int(height), int(width)
+            if marker in (0xD9, 0xDA):  # end of image / start of scan before a frame
+                break
+            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+        raise CompressedImageError(f"{what}: expected a JPEG with a frame header, found "
+                                   f"{len(data)} bytes without one")
+    raise CompressedImageError(f"{what}: expected a PNG or JPEG file, found {len(data)} "
+                               f"bytes starting {data[:8].hex()}")
+
+
+def check_size(height: int, width: int, what: str, max_pixels: int = MAX_DECODE_PIXELS,
+               max_side: int = MAX_DECODE_SIDE) -> None:
+    """Refuse a ``height`` x ``width`` image beyond the limits (one line naming all)."""
+    if height < 1 or width < 1:
+        raise CompressedImageError(f"{what}: expected a size of at least 1x1, found "
+                                   f"{width}x{height}")
+    if height * width > max_pixels or max(height, width) > max_side:
+        raise ImageTooLargeError(f"{what}: {width}x{height} ({height * width} pixels) is "
+                                 f"larger than the decoding limit of {max_pixels} pixels and "
+                                 f"{max_side} a side; not decoded")
 
 
 def _bytes(data: Any) -> bytes:
@@ -84,9 +144,11 @@ def is_compressed_depth(format_str: str) -> bool:
     return "compresseddepth" in str(format_str).lower()
 
 
-def _imdecode(data: bytes, what: str) -> np.ndarray:
+def _imdecode(data: bytes, what: str, max_pixels: int = MAX_DECODE_PIXELS,
+              max_side: int = MAX_DECODE_SIDE) -> np.ndarray:
     if not data:
         raise CompressedImageError(f"{what}: expected image bytes, found an empty payload")
+    check_size(*declared_size(data, what), what, max_pixels, max_side)
     buf = np.frombuffer(data, np.uint8)
     try:
         out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)

@@ -27,7 +27,6 @@ the nodes' input callbacks.
 
 from __future__ import annotations
 
-import io
 import threading
 from typing import Any, Callable
 
@@ -93,27 +92,25 @@ def is_compressed(msg: Any) -> bool:
 
 def compressed_size(format_str: str, data: Any) -> tuple[int, int]:
     """(height, width) of a CompressedImage from its file header, without decoding pixels."""
-    from PIL import Image as PILImage
-
-    raw = bytes(data) if not isinstance(data, (bytes, bytearray)) else data
+    raw = bytes(data) if not isinstance(data, (bytes, bytearray)) else bytes(data)
     if image_codecs.is_compressed_depth(format_str):
         raw = raw[image_codecs.CONFIG_HEADER.size:]
-    try:
-        with PILImage.open(io.BytesIO(raw)) as img:
-            width, height = img.size
-    except Exception as exc:  # PIL: UnidentifiedImageError, DecompressionBombError, ...
-        raise ImageConversionError(f"compressed image {format_str!r}: expected a PNG or JPEG "
-                                   f"file, found {len(raw)} bytes that do not open "
-                                   f"({type(exc).__name__})") from None
-    return int(height), int(width)
+    return image_codecs.declared_size(raw, f"compressed image {format_str!r}")
 
 
 def message_pixels(msg: Any) -> int:
-    """height x width of an Image or CompressedImage (header only, nothing decoded)."""
+    """height x width of an Image or CompressedImage (header only, nothing decoded); an image
+    with a side beyond ``image_codecs.MAX_DECODE_SIDE`` (a 1 x 100000 strip passes any pixel
+    limit) raises :class:`~.image_codecs.ImageTooLargeError`."""
     if is_compressed(msg):
         height, width = compressed_size(str(msg.format), msg.data)
-        return height * width
-    return int(msg.height) * int(msg.width)
+    else:
+        height, width = int(msg.height), int(msg.width)
+    if max(height, width) > image_codecs.MAX_DECODE_SIDE:
+        raise image_codecs.ImageTooLargeError(
+            f"an image of {width}x{height}: a side is longer than "
+            f"{image_codecs.MAX_DECODE_SIDE} pixels; not decoded")
+    return height * width
 
 
 def admit_image(node: Node, stats: Any, msg: Any, limit: int, what: str,

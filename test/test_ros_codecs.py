@@ -284,7 +284,7 @@ def test_decode_errors_name_expected_and_found():
     depth = struct.pack("<iff", 0, 0.0, 0.0) + png_bytes(np.ones((2, 2), np.uint16))
     cases = [
         (lambda: ic.decode_image("rgb8; png compressed bgr8", b"not an image"),
-         "cannot decode"),
+         "expected a PNG or JPEG file"),
         (lambda: ic.decode_image("rgb8; png compressed bgr8", b""), "empty payload"),
         (lambda: ic.decode_image("rgb8; png compressed bgr8", mono_png),
          "expected an 8-bit colour image for rgb8, found uint8 with 1"),
