@@ -142,10 +142,16 @@ class _Raw:
 def test_node_input_check_reads_the_header_and_limits_each_side():
     """What the synth, label, mix and fine-tune nodes run before decoding a message
     (image_topics.message_pixels, then max_input_pixels): the bomb is 576 M pixels (dropped as
-    too large, nothing decoded), a 1 x 100000 strip is refused for its side."""
+    too large, nothing decoded), a 1 x 100000 strip is refused for its side; both raise
+    ImageTooLargeError, an ImageConversionError, which the nodes drop with a throttled
+    warning."""
+    from scmis_ros.conversions import ImageConversionError
     from scmis_ros.image_topics import message_pixels
 
-    assert message_pixels(_Compressed(*bomb_jpeg())) == SIDE * SIDE
+    assert issubclass(image_codecs.ImageTooLargeError, ImageConversionError)
+    with pytest.raises(image_codecs.ImageTooLargeError, match="24000x24000"):
+        message_pixels(_Compressed(*bomb_jpeg()))
+    assert message_pixels(_Compressed(*bomb_jpeg(8000))) == 8000 * 8000  # max_input_pixels
     with pytest.raises(image_codecs.ImageTooLargeError, match="100000x1"):
         message_pixels(_Raw(1, 100000))
     with pytest.raises(image_codecs.ImageTooLargeError, match="100000x1"):
