@@ -34,6 +34,13 @@ class CameraInfoError(ValueError):
     """Camera intrinsics (a message, a dict or a size) that cannot be used."""
 
 
+#: Plausible intrinsics, checked for every model (received and scaled): focal lengths within
+#: these multiples of the longer image side (fields of view from 0.06 to 179.9 degrees), ...
+FOCAL_RANGE = (1e-3, 1e3)
+#: ... and the principal point within this many image sizes of the image centre.
+CENTRE_RANGE = 10.0
+
+
 def _floats(values: Any, count: int | None, what: str) -> tuple[float, ...]:
     out = tuple(float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1))
     if count is not None and len(out) != count:
@@ -70,6 +77,18 @@ class CameraModel:
         if self.fx <= 0 or self.fy <= 0:
             raise CameraInfoError(f"camera K: expected positive focal lengths, found fx "
                                   f"{self.fx}, fy {self.fy}")
+        side = max(self.height, self.width)
+        lo, hi = FOCAL_RANGE[0] * side, FOCAL_RANGE[1] * side
+        if not (lo <= self.fx <= hi and lo <= self.fy <= hi):
+            raise CameraInfoError(f"camera K: expected focal lengths between {lo:g} and "
+                                  f"{hi:g} px for a {self.width}x{self.height} image, found fx "
+                                  f"{self.fx:g}, fy {self.fy:g}")
+        if abs(self.cx - self.width / 2) > CENTRE_RANGE * self.width or \
+                abs(self.cy - self.height / 2) > CENTRE_RANGE * self.height:
+            raise CameraInfoError(f"camera K: expected the principal point within "
+                                  f"{CENTRE_RANGE:g} image sizes of the centre of a "
+                                  f"{self.width}x{self.height} image, found cx {self.cx:g}, "
+                                  f"cy {self.cy:g}")
 
     # ---- constructors
 

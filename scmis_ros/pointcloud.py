@@ -86,10 +86,13 @@ def depth_to_points(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any,
     v, u = np.nonzero(np.isfinite(z) & (z > 0))
     zs = z[v, u]
     u, v = u * stride, v * stride
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = ((u.astype(np.float64) - cx) * zs / fx).astype(np.float32)
+        y = ((v.astype(np.float64) - cy) * zs / fy).astype(np.float32)
+    finite = np.isfinite(x) & np.isfinite(y)  # the cloud is dense: no point may be inf/NaN
+    x, y, zs, u, v = x[finite], y[finite], zs[finite], u[finite], v[finite]
     out = np.empty(zs.size, dtype=POINT_DTYPE)
-    out["x"] = (u.astype(np.float64) - cx) * zs / fx
-    out["y"] = (v.astype(np.float64) - cy) * zs / fy
-    out["z"] = zs
+    out["x"], out["y"], out["z"] = x, y, zs
     if rgb is None:
         out["rgb"] = pack_rgb(np.full((zs.size, 3), 255, np.uint8))
     else:
@@ -109,11 +112,12 @@ def pointcloud2_fields(points: np.ndarray) -> dict[str, Any]:
     if points.dtype != POINT_DTYPE or points.ndim != 1:
         raise PointCloudError(f"points: expected a 1-D array of POINT_DTYPE, found "
                               f"{points.dtype} {points.shape}")
+    dense = all(bool(np.isfinite(points[name]).all()) for name in ("x", "y", "z"))
     return {"height": 1, "width": int(points.size), "is_bigendian": False,
             "point_step": POINT_DTYPE.itemsize,
             "row_step": POINT_DTYPE.itemsize * int(points.size),
             "data": np.ascontiguousarray(points).view(np.uint8).reshape(-1),
-            "is_dense": True}
+            "is_dense": dense}
 
 
 def fill_pointcloud2(msg: Any, points: np.ndarray, header: Any = None,

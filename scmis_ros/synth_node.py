@@ -428,10 +428,20 @@ class SynthNode(LifecycleNode):
         return labels
 
     def _camera_for(self, header: Any, height: int, width: int) -> CameraModel:
+        """The input camera_info of this stamp (else the latest, else the configured camera)
+        scaled to the output size; one that cannot be scaled to plausible intrinsics gives
+        way to the configured camera with a throttled warning (never a lost frame)."""
         tolerance = int(round(self.p["camera_info_tolerance_s"] * 1e9))
         model = self.infos.match(stamp_ns(header), tolerance) or self.infos.latest() or \
             self.camera
-        return model.scaled(height, width)
+        try:
+            return model.scaled(height, width)
+        except ValueError as exc:
+            self.stats.add("bad_camera_info")
+            self.get_logger().warning(f"camera_info of frame_id {model.frame_id!r} does not "
+                                      f"scale to {width}x{height} ({exc}); using the "
+                                      "configured intrinsics", throttle_duration_sec=5.0)
+            return self.camera.scaled(height, width)
 
     def process(self, msg: Any) -> int:
         """Synthesize and publish the variants of one label image; returns pairs published."""

@@ -138,3 +138,18 @@ def test_buffer_matches_by_stamp():
     assert len(buf) == 3 and buf.match(100) is None and buf.latest() is cams[3]
     buf.add(400, cams[0])  # same stamp replaces
     assert len(buf) == 3 and buf.match(400) is cams[0]
+
+
+@pytest.mark.parametrize("k, message", [
+    ((1e-300, 0, 320, 0, 500, 240, 0, 0, 1), "focal lengths between"),
+    ((5e-324, 0, 320, 0, 5e-324, 240, 0, 0, 1), "focal lengths between"),
+    ((500, 0, 1e308, 0, 500, 240, 0, 0, 1), "principal point"),
+    ((1e12, 0, 320, 0, 500, 240, 0, 0, 1), "focal lengths between"),
+])
+def test_absurd_intrinsics_are_refused_at_receipt_and_after_scaling(k, message):
+    with pytest.raises(CameraInfoError, match=message):
+        CameraModel(480, 640, k)
+    good = CameraModel(480, 640, (500, 0, 320, 0, 500, 240, 0, 0, 1))
+    assert good.scaled(48, 64).fx == pytest.approx(50.0)
+    with pytest.raises(CameraInfoError, match="focal lengths between"):
+        good.scaled(480, 640 * 10**7)  # scaled into absurdity: refused there too

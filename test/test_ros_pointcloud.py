@@ -161,3 +161,16 @@ def test_errors():
     with pytest.raises(PointCloudError, match="stride"):
         depth_to_points(np.ones((2, 2)), None, (1, 1, 0, 0), stride=0)
     assert pack_rgb(np.array([0, 0, 0], np.uint8)).view("<u4") == 0
+
+
+def test_no_non_finite_point_and_is_dense_only_when_true():
+    from scmis_ros.pointcloud import pointcloud2_fields
+
+    depth = np.full((4, 5), 2.0, np.float32)
+    depth[0, 0] = np.nan
+    points = depth_to_points(depth, None, (1e-300, 1e-300, 2.0, 1.5))  # x, y overflow
+    assert all(np.isfinite(points[n]).all() for n in ("x", "y", "z"))
+    assert pointcloud2_fields(points)["is_dense"]
+    bad = np.zeros(2, POINT_DTYPE)
+    bad["x"][1] = np.inf
+    assert not pointcloud2_fields(bad)["is_dense"]
