@@ -118,3 +118,45 @@ def test_files_fingerprint_changes_when_a_data_set_changes(tmp_path):
     assert files_fingerprint(tmp_path) == before
     (tmp_path / "b.png").write_bytes(b"22")
     assert files_fingerprint(tmp_path) != before
+
+
+@pytest.mark.parametrize("damage", ["empty_rgb", "no_meta", "bad_meta", "altered_depth",
+                                    "no_labels", "truncated_rgb"])
+def test_a_damaged_frame_cache_rebuilds_itself(tmp_path, capsys, damage):
+    raw = _cfg(tmp_path)
+    raw["data"]["cache"] = True
+    cfg = from_dict(raw).data
+    first = dataset_from_config(cfg, "train")
+    want = [first[i] for i in range(len(first))]
+    folder = first.path
+    del first
+    from scmis_core.data import frame_cache
+
+    frame_cache._VERIFIED.clear()  # a new process
+    if damage == "empty_rgb":
+        (folder / "rgb.npy").write_bytes(b"")
+    elif damage == "no_meta":
+        (folder / "meta.json").unlink()
+    elif damage == "bad_meta":
+        (folder / "meta.json").write_text("{not json")
+    elif damage == "altered_depth":
+        depth = np.load(folder / "depth.npy")
+        depth[0, 0, 0] += 1.0
+        np.save(folder / "depth.npy", depth)
+    elif damage == "no_labels":
+        (folder / "labels.npy").unlink()
+    else:
+        data = (folder / "rgb.npy").read_bytes()
+        (folder / "rgb.npy").write_bytes(data[: len(data) // 2])
+    again = dataset_from_config(cfg, "train")
+    assert "rebuilding it" in capsys.readouterr().err
+    assert again.path == folder
+    for i, sample in enumerate(want):
+        got = again[i]
+        assert np.array_equal(got.rgb, sample.rgb) and np.array_equal(got.depth_m,
+                                                                      sample.depth_m)
+        assert np.array_equal(got.labels, sample.labels)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith((".stale", ".tmp"))]
+    frame_cache._VERIFIED.clear()
+    dataset_from_config(cfg, "train")  # sound now: no second rebuild
+    assert "rebuilding" not in capsys.readouterr().err

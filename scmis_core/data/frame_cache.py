@@ -11,7 +11,9 @@ The cache folder is keyed by everything that decides the pixels: the source, its
 parameters, the frame size and, for the rooms, a hash of the renderer's source files, so a
 change of the renderer never serves stale frames. Building is atomic (a temporary folder
 renamed into place) and safe to interrupt; a stale temporary folder of a dead process is
-removed on the next build.
+removed on the next build. ``meta.json`` holds a SHA-256 per array: a folder with a missing,
+empty, truncated or altered file (or no ``meta.json``) is set aside and rebuilt, with a
+warning naming it, instead of failing or serving wrong pixels.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,12 @@ from ..atomic_files import new_temp_dir
 from .base import LabelledDataset
 from .sample import Sample
 
-#: Bumped when the on-disk layout changes.
-CACHE_FORMAT = 1
+#: Bumped when the on-disk layout changes (2: meta.json holds a SHA-256 per array).
+CACHE_FORMAT = 2
+#: The arrays of a cache folder, ``<name>.npy`` each.
+ARRAYS = ("rgb", "depth", "labels")
+#: Folders verified in this process: path -> the (size, mtime) of their files then.
+_VERIFIED: dict[Path, tuple] = {}
 
 
 def default_cache_dir() -> Path:
@@ -85,11 +92,31 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_stale_temps(root: Path) -> None:
-    """Remove ``.tmp-<pid>-*`` build folders whose process is gone (only ours)."""
-    for tmp in root.glob(".tmp-*"):
+    """Remove ``.tmp-<pid>-*`` build folders and ``.stale-<pid>-*`` set-aside folders whose
+    process is gone (only ours)."""
+    for tmp in [*root.glob(".tmp-*"), *root.glob(".stale-*")]:
         parts = tmp.name.split("-")
         if len(parts) >= 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _set_aside(path: Path) -> None:
+    """Move a broken cache folder out of the way (atomically), then delete it; a folder that
+    another process moved first is left to it."""
+    aside = path.with_name(f".stale-{os.getpid()}-{path.name}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 class CachedDataset(LabelledDataset):
@@ -108,16 +135,53 @@ class CachedDataset(LabelledDataset):
         self.description = dict(description)
         root = Path(cache_root) if cache_root else default_cache_dir()
         self.path = root / cache_key(self.description)
-        if not (self.path / "meta.json").exists():
+        problem = self._problem() if self.path.exists() else "absent"
+        if problem != "absent" and problem:
+            print(f"warning: frame cache {self.path}: {problem}; rebuilding it",
+                  file=sys.stderr)
+            _set_aside(self.path)
+        if problem:
             self._build(root, progress)
+            problem = self._problem()
+            if problem:
+                raise ValueError(f"frame cache {self.path}: {problem} right after building "
+                                 "it; is another process writing there?")
         meta = json.loads((self.path / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("count") != len(dataset):
-            raise ValueError(f"frame cache {self.path}: expected {len(dataset)} frames, found "
-                             f"{meta.get('count')}; delete the folder to rebuild it")
         self.rgb = np.load(self.path / "rgb.npy", mmap_mode="r")
         self.depth_m = np.load(self.path / "depth.npy", mmap_mode="r")
         self.labels = np.load(self.path / "labels.npy", mmap_mode="r")
         self.names = meta["names"]
+
+    def _problem(self) -> str:
+        """Why the cache folder cannot serve the frames ('' when it can): missing or
+        unreadable meta.json, another format or frame count, a missing array or one whose
+        SHA-256 differs from meta.json's (checked once per process and file state)."""
+        meta_path = self.path / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return "meta.json is missing"
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return f"meta.json is unreadable ({str(exc)[:80]})"
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+            return f"meta.json is not of cache format {CACHE_FORMAT}"
+        if meta.get("count") != len(self.source):
+            return f"expected {len(self.source)} frames, found {meta.get('count')}"
+        sums = meta.get("sha256")
+        if not isinstance(sums, dict) or not isinstance(meta.get("names"), list):
+            return "meta.json has no checksums or frame names"
+        files = [self.path / f"{name}.npy" for name in ARRAYS]
+        try:
+            state = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+        except FileNotFoundError as exc:
+            return f"{Path(exc.filename).name} is missing"
+        if _VERIFIED.get(self.path) == state:
+            return ""
+        for name, path in zip(ARRAYS, files):
+            if _sha256(path) != sums.get(name):
+                return f"{path.name} does not match its SHA-256 in meta.json"
+        _VERIFIED[self.path] = state
+        return ""
 
     @property
     def palette(self) -> np.ndarray:
@@ -166,7 +230,8 @@ class CachedDataset(LabelledDataset):
                 array.flush()
             del rgb, depth, labels
             meta = {"format": CACHE_FORMAT, "count": count, "height": height, "width": width,
-                    "names": names, "description": self.description}
+                    "names": names, "description": self.description,
+                    "sha256": {name: _sha256(tmp / f"{name}.npy") for name in ARRAYS}}
             (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             for path in tmp.iterdir():
                 with open(path, "rb") as handle:
