@@ -177,6 +177,11 @@ def fewhomes_section(page: Path, data: Path, reps: int = 2000) -> list[str]:
            f"is tested on {settings.get('test_frames', '?')} views of homes no training "
            "frame shows. Class-mix uses generators trained on the labelled frames alone "
            "(protocol a).", ""]
+    if (page.parent / "images" / "rooms_homes_preview.png").is_file():
+        out += ["Four training homes, four views each (one row per home: RGB, depth, labels "
+                "per view; `python -m scmis_core.data.preview --source rooms --homes 4 "
+                "--views-per-home 4 --size 96x128 --out docs/images/rooms_homes_preview.png`):",
+                "", "![four homes, four views each](images/rooms_homes_preview.png)", ""]
     if prereg:
         out += [f"The test, its cells, seeds and decision rule were written down in "
                 f"[preregistration.md](results/preregistration.md) at commit "
