@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config, args.overrides)
         else:
             cfg = from_dict(synth.config)
+        # the limit holds at the size this evaluation runs at (config overrides included),
+        # checked before any test frame is made
+        synth.check_memory(cfg.eval.batch_size, cfg.data.height, cfg.data.width)
         if args.segmenter and segmenter is None:
             from .segment import Segmenter
             segmenter = Segmenter.from_checkpoint(args.segmenter, synth.device)

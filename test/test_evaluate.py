@@ -37,3 +37,14 @@ def test_cli_reports_fid_and_depth(tiny_gan_checkpoint, tmp_path):
         assert m["seed_std_rgb"] > 0 and m["seed_std_depth_m"] > 0
     assert "| scmis (" in (out / "report.md").read_text()
     assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
+
+
+def test_memory_limit_holds_at_the_evaluation_size(tiny_gan_checkpoint, tmp_path, capsys):
+    """data.height / data.width overrides: the limit is checked at that size before any
+    test frame is made (a 4096x4096 evaluation allocated 5.5 GB before)."""
+    code = main(["--checkpoint", str(tiny_gan_checkpoint), "--num-images", "2", "--device",
+                 "cpu", "--out", str(tmp_path / "r"), "--max-memory-mb", "200",
+                 "data.height=4096", "data.width=4096"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "4096x4096" in err and "--max-memory-mb" in err and "Traceback" not in err
