@@ -330,3 +330,25 @@ def test_bag_tool_runs_the_shipped_generator_and_judge_by_name(tmp_path, capsys)
     assert json.loads(capsys.readouterr().out)["labels_from"] == "rooms-judge"
     topics = bag_summary(out)["topics"]
     assert any(t.endswith("synth/rgb/compressed") for t in topics), sorted(topics)
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_hashed_again(tmp_path):
+    """A running node re-configured after rooms.pt was replaced in place by a file of the
+    same size with its modification time restored: the cached check must not pass it."""
+    import os
+    import time
+
+    from scmis_core.pretrained import PretrainedError
+
+    path = copy_shipped("rooms", tmp_path)
+    assert resolve("rooms", "gan", weights_dir=tmp_path) == path
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    time.sleep(0.01)
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    with pytest.raises(PretrainedError, match="does not match the recorded"):
+        resolve("rooms", "gan", weights_dir=tmp_path)

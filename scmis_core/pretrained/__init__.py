@@ -117,8 +117,10 @@ def info_record(path: str | Path) -> Path:
 
 
 _SHA_RE = re.compile(r"^([0-9a-f]{64})(?:\s+\*?(\S.*))?$")
-#: (resolved path, size, mtime_ns) of files whose hash matched: each is read once per process.
-_VERIFIED: set[tuple[str, int, int]] = set()
+#: (resolved path, inode, size, mtime_ns, ctime_ns) of files whose hash matched: each is read
+#: once per process while it stays the same file. The change time is part of the key because
+#: a rewrite can restore size and modification time (os.utime) but never the change time.
+_VERIFIED: set[tuple[str, int, int, int, int]] = set()
 
 
 def read_sha256_record(record: Path) -> str:
@@ -138,8 +140,8 @@ def verify(path: str | Path, record: str | Path | None = None) -> str:
     """Check ``path`` against its recorded SHA-256 (``record``, default ``NAME.sha256``).
 
     Returns the digest; a mismatch is a :class:`PretrainedError` naming the file and both
-    hashes. A file already verified unchanged (same size and modification time) is not read
-    again."""
+    hashes. A file already verified unchanged (same inode, size, modification and change
+    time) is not read again."""
     path = Path(path)
     record = Path(record) if record is not None else sha256_record(path)
     expected = read_sha256_record(record)
@@ -148,7 +150,7 @@ def verify(path: str | Path, record: str | Path | None = None) -> str:
     except OSError as exc:
         raise PretrainedError(f"weights {path}: cannot be read ({exc.strerror or exc})") \
             from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key in _VERIFIED:
         return expected
     actual = sha256_file(path)
