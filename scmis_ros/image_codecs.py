@@ -44,6 +44,8 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from scmis_core.data import image_header
+
 from .conversions import (DEPTH_MM_TO_M, ENCODINGS, ImageConversionError, _data_bytes,
                           depth_m_to_mm, image_array)
 
@@ -60,17 +62,10 @@ DEPTH_QUANTIZATION = 100.0
 #: ``ConfigHeader``: int32 format, float32 depthParam[2]; INV_DEPTH is the only format.
 CONFIG_HEADER = struct.Struct("<iff")
 INV_DEPTH = 0
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
-
-
-#: Decoding refuses a payload whose header declares more pixels than this, or a side longer
-#: than MAX_DECODE_SIDE, before any pixel is decoded (a 629-byte JPEG can declare
-#: 24000 x 24000 and cost gigabytes). 4096 x 4096 holds every camera frame the nodes take.
-MAX_DECODE_PIXELS = 4096 * 4096
-MAX_DECODE_SIDE = 8192
-#: JPEG start-of-frame markers (they carry the image size): C0-CF but DHT, JPG and DAC.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+PNG_SIGNATURE = image_header.PNG_SIGNATURE
+JPEG_SIGNATURE = image_header.JPEG_SIGNATURE
+MAX_DECODE_PIXELS = image_header.MAX_DECODE_PIXELS
+MAX_DECODE_SIDE = image_header.MAX_DECODE_SIDE
 
 
 class CompressedImageError(ImageConversionError):
@@ -82,48 +77,22 @@ class ImageTooLargeError(CompressedImageError):
 
 
 def declared_size(data: bytes, what: str) -> tuple[int, int]:
-    """(height, width) a PNG (IHDR) or JPEG (start of frame) payload declares, read from its
-    header without decoding anything."""
-    if data.startswith(PNG_SIGNATURE):
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise CompressedImageError(f"{what}: expected a PNG IHDR chunk after the "
-                                       f"signature, found {data[8:16].hex() or 'nothing'}")
-        width, height = struct.unpack(">II", data[16:24])
-        return int(height), int(width)
-    if data.startswith(b"\xff\xd8"):
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                break
-            marker = data[i + 1]
-            if marker == 0xFF:  # fill byte
-                i += 1
-                continue
-            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-                i += 2
-                continue
-            if marker in _JPEG_SOF and i + 9 <= len(data):
-                height, width = struct.unpack(">HH", data[i + 5:i + 9])
-                return int(height), int(width)
-            if marker in (0xD9, 0xDA):  # end of image / start of scan before a frame
-                break
-            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-        raise CompressedImageError(f"{what}: expected a JPEG with a frame header, found "
-                                   f"{len(data)} bytes without one")
-    raise CompressedImageError(f"{what}: expected a PNG or JPEG file, found {len(data)} "
-                               f"bytes starting {data[:8].hex()}")
+    """(height, width) a PNG or JPEG payload declares (:mod:`scmis_core.data.image_header`)."""
+    try:
+        return image_header.declared_size(data, what)
+    except image_header.ImageHeaderError as exc:
+        raise CompressedImageError(str(exc)) from None
 
 
 def check_size(height: int, width: int, what: str, max_pixels: int = MAX_DECODE_PIXELS,
                max_side: int = MAX_DECODE_SIDE) -> None:
     """Refuse a ``height`` x ``width`` image beyond the limits (one line naming all)."""
-    if height < 1 or width < 1:
-        raise CompressedImageError(f"{what}: expected a size of at least 1x1, found "
-                                   f"{width}x{height}")
-    if height * width > max_pixels or max(height, width) > max_side:
-        raise ImageTooLargeError(f"{what}: {width}x{height} ({height * width} pixels) is "
-                                 f"larger than the decoding limit of {max_pixels} pixels and "
-                                 f"{max_side} a side; not decoded")
+    try:
+        image_header.check_size(height, width, what, max_pixels, max_side)
+    except image_header.ImageTooLargeError as exc:
+        raise ImageTooLargeError(str(exc)) from None
+    except image_header.ImageHeaderError as exc:
+        raise CompressedImageError(str(exc)) from None
 
 
 def _bytes(data: Any) -> bytes:

@@ -157,3 +157,19 @@ def test_node_input_check_reads_the_header_and_limits_each_side():
     with pytest.raises(image_codecs.ImageTooLargeError, match="100000x1"):
         message_pixels(_Compressed("mono8; png compressed ", bomb_png(1, 100000)))
     assert message_pixels(_Raw(480, 640)) == 480 * 640
+
+
+@pytest.mark.parametrize("reader, data", [
+    ("read_labels", lambda: bomb_png(20000, 20000)),
+    ("read_labels", lambda: bomb_png(1, 100000)),
+    ("read_rgb", lambda: bomb_jpeg()[1]),
+    ("read_depth", lambda: bomb_png(30000, 30000)),
+])
+def test_data_loaders_refuse_file_bombs_by_their_header(tmp_path, reader, data):
+    """A 150 KB label PNG declaring 20000 x 20000 cost 1.55 GB in the data loaders."""
+    from scmis_core.data import io
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(data())
+    with pytest.raises(ValueError, match=r"bomb\.png: .* larger than the decoding limit"):
+        getattr(io, reader)(path)

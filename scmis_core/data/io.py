@@ -14,12 +14,15 @@ Conventions (the NYUv2 layout this project exports to):
   (H, W) class ids, 0 = void.
 
 Files are untrusted input: whatever a decoder raises on corrupt bytes becomes the
-:class:`ValueError` naming the file. Writers are atomic (temporary file, fsync, rename), so a
+:class:`ValueError` naming the file, and a file whose header declares more than
+``image_header.MAX_DECODE_PIXELS`` pixels or ``MAX_DECODE_SIDE`` a side is refused before it is
+decoded. Writers are atomic (temporary file, fsync, rename), so a
 crash never leaves a truncated PNG under the final name.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -27,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..atomic_files import atomic_write_bytes
+from .image_header import PNG_SIGNATURE, ImageHeaderError, ImageTooLargeError, check_declared
 
 #: Largest depth a 16-bit millimetre PNG can hold.
 MAX_DEPTH_MM = 65535
@@ -42,10 +46,27 @@ def _check_file(path: str | Path, kind: str) -> Path:
     return path
 
 
+def _read_checked(path: Path, kind: str) -> bytes:
+    """The file's bytes once its header declares a size within the decoding limits
+    (:mod:`.image_header`): an image bomb is refused before anything is decoded."""
+    data = path.read_bytes()
+    what = f"{kind} file {path}"
+    try:
+        check_declared(data, what)
+    except ImageTooLargeError as exc:
+        raise ValueError(str(exc)) from None
+    except ImageHeaderError as exc:
+        detail = str(exc)[len(what) + 2:] if data.startswith((PNG_SIGNATURE, b"\xff\xd8")) \
+            else "not a PNG/JPEG, or corrupt"
+        raise ValueError(f"{what}: cannot decode it as an image ({detail})") from None
+    return data
+
+
 def _imread_unchanged(path: Path, kind: str) -> np.ndarray:
     """Decode with OpenCV keeping bit depth and channel count (no conversion)."""
+    data = _read_checked(path, kind)
     try:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ValueError(f"{kind} file {path}: cannot decode it as an image "
                          f"({' '.join(str(exc).split())[:200]})") from None
@@ -102,8 +123,9 @@ def read_labels(path: str | Path) -> np.ndarray:
     palette label PNG stores class ids as its indices.
     """
     path = _check_file(path, "label")
+    data = _read_checked(path, "label")
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             mode = image.mode
             array = np.asarray(image)
     except Exception as exc:  # noqa: BLE001 - corrupt bytes raise OSError, SyntaxError,
