@@ -127,3 +127,28 @@ def test_report_section_from_collected_data_is_rebuilt_byte_for_byte(tmp_path):
     with pytest.raises(ValueError, match="homes_baseline_s0.json: unreadable"):
         from scmis_core.experiments.report import build_page
         build_page(page, data.parent)
+
+
+def test_continue_elsewhere_from_collected_results(tmp_path, capsys):
+    """A new machine: the collected results seed a new folder; finished segmenters are kept,
+    a missing one is redone, and so are the generator and mixed data it needs (their files
+    did not travel)."""
+    import shutil
+
+    exp = tmp_path / "exp"
+    assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
+                 "--out", str(exp)]) == 0
+    page = tmp_path / "docs" / "results.md"
+    assert main(["report", "--out", str(page), "--fewhomes", str(exp)]) == 0
+    data = tmp_path / "docs" / "results" / "data" / "fewhomes"
+    (data / "homes_g0_rgb_0.7_s0.json").unlink()
+    shutil.rmtree(exp)  # the old machine's files are gone
+    capsys.readouterr()
+    new = tmp_path / "new"
+    assert main(["fewhomes", "--preset", "toy", "--stage", "grid", "--arms", "homes",
+                 "--out", str(new), "--seed-from", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "seeded" in out and "3 collected results" in out
+    assert "run homes_gan_g0: its checkpoint" in out and "is redone" in out
+    assert "3 runs done, 1 already finished" in out  # gan, mixed data, the segmenter
+    assert (new / "results" / "homes_g0_rgb_0.7_s0.json").is_file()

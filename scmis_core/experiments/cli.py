@@ -193,6 +193,11 @@ def build_parser(preset2: str | None = None) -> argparse.ArgumentParser:
     fh.add_argument("--pilot-seeds", nargs="+", type=int)
     fh.add_argument("--gan-steps", type=int)
     fh.add_argument("--variants", type=int, help="mixed copies per labelled frame")
+    fh.add_argument("--seed-from", metavar="DIR",
+                    help="continue on this machine from results collected elsewhere (e.g. "
+                         "docs/results/data/fewhomes): they are copied into --out first; "
+                         "generators and mixed data whose files did not travel are redone "
+                         "where still needed")
     _common(fh)
     add_section_flags(fh, "segment", {"arch_kwargs": ("--model",)})
 
@@ -429,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
         return _run(_table1_plan(args), args, argv, None)
     if args.command == "fewhomes":
         plan = _fewhomes_plan(args)
+        if args.seed_from and not args.dry_run:
+            from .fewhomes import seed_from_collected
+
+            from .runner import _prepare_out
+
+            if not args.out:
+                raise CliError("--seed-from: expected --out too")
+            _prepare_out(Path(args.out), plan.runs({}))  # new, empty or this driver's
+            copied = seed_from_collected(Path(args.seed_from), Path(args.out))
+            print(f"seeded {args.out} with {len(copied)} collected results")
         return _run(plan, args, argv, plan.settings(),
                     lambda finished: _write_fewhomes_files(plan, Path(args.out), finished))
     plan = _table2_plan(args)

@@ -21,6 +21,7 @@ frames drawn with mix seed ``mix_seed_base + g`` and one segmenter per segmenter
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -168,6 +169,19 @@ class FewHomesPlan:
                         add(self.seg_spec(arm, s, g, mode, ratio))
         return specs
 
+    @staticmethod
+    def stale(key: str, result: dict[str, Any]) -> str:
+        """Why a finished generator or mixed-data run cannot serve the runs that need it
+        ('' when it can): its checkpoint or folder is gone (runs continued from collected
+        results on another machine)."""
+        if result.get("kind") == "fewhomes_gan" and \
+                not Path(str(result.get("checkpoint", ""))).is_file():
+            return f"its checkpoint {result.get('checkpoint')} is gone"
+        if result.get("kind") == "fewhomes_mixdata" and \
+                not Path(str(result.get("folder", ""))).is_dir():
+            return f"its mixed frames {result.get('folder')} are gone"
+        return ""
+
     def settings(self) -> dict[str, Any]:
         return jsonable({"stage": self.stage, "arms": self.arms, "homes": self.homes,
                          "views": self.views, "test_frames": self.test_frames,
@@ -285,5 +299,29 @@ def execute_seg(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
     return {**result, **extra}
 
 
-def per_image_path(out: Path, key: str) -> Path:
-    return out / "per_image" / f"{key}.npz"
+def seed_from_collected(collected: Path, out: Path) -> list[str]:
+    """Copy the results (and per-image counts) collected from an earlier machine's run of
+    this experiment (``docs/results/data/fewhomes``) into experiment folder ``out``, where
+    ``out`` has none of its own; returns the keys copied. Generator and mixed-data runs whose
+    artefacts did not travel are redone when needed (:meth:`FewHomesPlan.stale`)."""
+    from ..runtime import atomic_write_text
+    from .runner import result_problem
+
+    copied = []
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    (out / "per_image").mkdir(exist_ok=True)
+    for path in sorted(collected.glob("*.json")):
+        target = out / "results" / path.name
+        if target.exists() or result_problem(path):
+            continue
+        kind = json.loads(path.read_text()).get("kind", "")
+        if not str(kind).startswith("fewhomes_"):
+            continue
+        counts = collected / "per_image" / f"{path.stem}.npz"
+        if kind == "fewhomes_seg":
+            if not counts.is_file():
+                continue  # without its counts the run cannot enter a verdict: redo it
+            shutil.copyfile(counts, out / "per_image" / counts.name)
+        atomic_write_text(target, path.read_text())
+        copied.append(path.stem)
+    return copied

@@ -1,5 +1,9 @@
 """Resumable run lists: one JSON result per run, skip what is finished, budget, parallel jobs.
 
+A plan may also define ``stale(key, result) -> str``: a reason why a finished run's
+artefact (a checkpoint, a data folder) is unusable, e.g. an experiment continued on another
+machine from its collected results; such a run is redone when an unfinished run needs it.
+
 An experiment is a :class:`Plan`: ``plan.runs(finished)`` returns the list of
 :class:`RunSpec` to do, given the results found so far (so a later run can depend on earlier
 outcomes, e.g. a second seed for the two best variants). :class:`Runner` executes them in
@@ -291,9 +295,24 @@ class Runner:
         running: dict[str, tuple[subprocess.Popen, Any]] = {}
         failed: set[str] = set()
         first = True
+        stale_told: set[str] = set()
         while True:
             finished = self.finished()
             specs = self.plan.runs(finished)
+            if hasattr(self.plan, "stale"):  # a needed result whose artefact is gone
+                changed = True
+                while changed:  # a redone run may need another one whose files are gone
+                    changed = False
+                    wanted = {n for s in specs if s.key not in finished for n in s.needs}
+                    for key in sorted(wanted & set(finished)):
+                        why = self.plan.stale(key, finished[key])
+                        if why:
+                            del finished[key]
+                            changed = True
+                            if key not in stale_told:
+                                stale_told.add(key)
+                                self.log(f"run {key}: {why}; it is redone for the runs "
+                                         "that need it")
             by_key = {s.key: s for s in specs}
             if len(by_key) != len(specs):
                 raise ValueError("run list: expected unique keys")
