@@ -30,7 +30,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG,
+from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG, SYNTH_ARGS,
                                     declare_arguments, is_value, overrides, params_file,
                                     synth_node)
 
@@ -61,6 +61,7 @@ ARGS = [
     ("segmenter", "", "segmenter checkpoint to start fine-tuning from" + FROM_FILE, None),
     ("train_rate", "", "fine-tune steps per second at most, 0 = no limit" + FROM_FILE, None),
     ("namespace", "", "namespace of all nodes and topics", None),
+    *SYNTH_ARGS,
     AUTOSTART_ARG,
     PARAMS_FILE_ARG,
 ]
@@ -90,7 +91,8 @@ def _nodes(context: LaunchContext) -> list[Node]:
              remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"segmenter": ("label_segmenter", str),
                                                      "device": ("device", str)})], **common),
-        synth_node(context, params, [labels_in], **common),
+        synth_node(context, params, [labels_in],
+                   image_topic=LaunchConfiguration("rgb_topic").perform(context), **common),
         Node(package="scmis_ros", executable="mix_node", name="mix_node",
              remappings=[real[0], real[1], labels_in],
              parameters=[params, overrides(context, {"mode": ("mode", str),

@@ -23,7 +23,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG,
+from scmis_ros.launch_utils import (AUTOSTART_ARG, FROM_FILE, PARAMS_FILE_ARG, SYNTH_ARGS,
                                     declare_arguments, is_value, overrides, params_file,
                                     synth_node)
 
@@ -47,6 +47,7 @@ ARGS = [
      "(turns publish_points on); set frame:= to the images' frame_id", ["true", "false"]),
     ("frame", "camera", "fixed frame of the RViz view (the label images' frame_id; rooms "
      "frames use 'camera')", None),
+    *SYNTH_ARGS,
     AUTOSTART_ARG,
     PARAMS_FILE_ARG,
 ]
@@ -71,7 +72,8 @@ def _nodes(context: LaunchContext) -> list[Node]:
                                                      "loop": ("loop", bool)})],
              output="screen"),
         synth_node(context, params, [labels], {"seed": ("seed", int)}, namespace=ns,
-                   output="screen", points=rviz),
+                   output="screen", points=rviz,
+                   image_topic=LaunchConfiguration("labels_topic").perform(context)),
     ] + ([Node(package="rviz2", executable="rviz2", name="rviz2", namespace=ns,
                arguments=["-d", os.path.join(get_package_share_directory("scmis_ros"), "config",
                                              "ros", "synth_points.rviz"),

@@ -35,19 +35,51 @@ def is_value(name: str, value: str) -> IfCondition:
     return IfCondition(EqualsSubstitution(LaunchConfiguration(name), value))
 
 
+#: Launch arguments of the synth node's parameters that both launch files declare (each
+#: also in SYNTH_PARAMS): (name, default, description, choices).
+SYNTH_ARGS = [
+    ("backend", "", "inference backend of the generator: torch or onnxruntime" + FROM_FILE,
+     None),
+    ("publish_points", "", "publish synth/points (PointCloud2), true/false" + FROM_FILE,
+     None),
+    ("qos", "", "QoS of the output topics: reliable, best_effort, sensor_data, ..."
+     + FROM_FILE, None),
+    ("camera_info", "", "camera_info topic of the input camera, paired with the images by "
+     "stamp; empty = the camera_info beside the image topic (<topic>/../camera_info, as "
+     "image_transport resolves it)", None),
+]
+#: synth node parameter <- (launch argument, type) for every launch file.
+SYNTH_PARAMS = {"checkpoint": ("checkpoint", str), "device": ("device", str),
+                "autostart": ("autostart", bool), "backend": ("backend", str),
+                "publish_points": ("publish_points", bool), "qos": ("qos", str)}
+
+
+def camera_info_topic(context: LaunchContext, image_topic: str) -> str:
+    """The ``camera_info`` argument, or the camera_info beside ``image_topic``: what
+    image_transport's CameraSubscriber takes for an image topic (``/cam/color/image_raw`` ->
+    ``/cam/color/camera_info``; a topic without a namespace -> ``camera_info``)."""
+    given = LaunchConfiguration("camera_info").perform(context)
+    if given:
+        return given
+    head, sep, _ = image_topic.rstrip("/").rpartition("/")
+    return f"{head}/camera_info" if sep and head else (
+        "/camera_info" if sep else "camera_info")
+
+
 def synth_node(context: LaunchContext, params: str, remappings: list,
                extra: dict[str, tuple[str, type]] | None = None, points: bool = False,
-               **kwargs: Any) -> Any:
+               image_topic: str = "labels", **kwargs: Any) -> Any:
     """The synth node as a lifecycle node; it configures and activates itself unless the
     ``autostart`` argument is false (then: ``ros2 lifecycle set /synth_node configure``).
-    ``extra``: more parameter <- launch argument overrides; ``points`` turns synth/points on."""
+    Its ``camera_info`` subscription is remapped to :func:`camera_info_topic` of
+    ``image_topic`` (the camera's image topic). ``extra``: more parameter <- launch argument
+    overrides; ``points`` turns synth/points on."""
     from launch_ros.actions import LifecycleNode
 
-    mapping = {"checkpoint": ("checkpoint", str), "device": ("device", str),
-               "autostart": ("autostart", bool), **(extra or {})}
-    values = overrides(context, mapping)
+    values = overrides(context, {**SYNTH_PARAMS, **(extra or {})})
     if points:
         values["publish_points"] = True
+    remappings = list(remappings) + [("camera_info", camera_info_topic(context, image_topic))]
     return LifecycleNode(package="scmis_ros", executable="synth_node", name="synth_node",
                          remappings=remappings, parameters=[params, values], **kwargs)
 
@@ -76,8 +108,30 @@ def overrides(context: LaunchContext, mapping: dict[str, tuple[str, type]]) -> d
     return out
 
 
+class LaunchArgumentError(ValueError):
+    """A launch argument that cannot be used (the launch stops with its one line)."""
+
+
 def params_file(context: LaunchContext) -> str:
-    """The ``params_file`` argument, or the installed config/ros/nodes.yaml."""
+    """The ``params_file`` argument, or the installed config/ros/nodes.yaml.
+
+    A relative path is looked up in the working folder, then in the package's share folder
+    (``config/ros/realsense.yaml`` works from any folder) and its ``config/ros``; a file found
+    nowhere stops the launch with one line naming the places tried.
+    """
     given = LaunchConfiguration("params_file").perform(context)
-    return given or os.path.join(get_package_share_directory("scmis_ros"), "config", "ros",
-                                 "nodes.yaml")
+    if not given:
+        return os.path.join(get_package_share_directory("scmis_ros"), "config", "ros",
+                            "nodes.yaml")
+    path = os.path.expanduser(given)
+    tried = [os.path.abspath(path)]
+    if os.path.isfile(tried[0]):
+        return tried[0]
+    if not os.path.isabs(path):
+        share = get_package_share_directory("scmis_ros")
+        tried += [os.path.join(share, path), os.path.join(share, "config", "ros", path)]
+    for candidate in tried[1:]:
+        if os.path.isfile(candidate):
+            return candidate
+    raise LaunchArgumentError(f"launch argument params_file: no file {given!r} (tried "
+                              f"{', '.join(tried)})")

@@ -4,8 +4,10 @@ which arguments, the synth node as a lifecycle node with autostart, the paramete
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("launch_ros", reason="launch_ros is not installed (ROS 2 launch wheels)")
 
@@ -29,7 +31,8 @@ def started(module, **args):
     context = LaunchContext()
     context.launch_configurations.update({name: default for name, default, _, _ in
                                           module.ARGS})
-    context.launch_configurations.update(params_file="nodes.yaml", **args)
+    nodes_yaml = Path(module.__file__).resolve().parents[1] / "config" / "ros" / "nodes.yaml"
+    context.launch_configurations.update(params_file=str(nodes_yaml), **args)
     nodes = [n for n in module._nodes(context)
              if n.condition is None or n.condition.evaluate(context)]
     return {n.node_executable: n for n in nodes}
@@ -38,8 +41,15 @@ def started(module, **args):
 def overrides(node):
     """The parameter dict the launch file adds after the parameter file."""
     dicts = [p for p in node._Node__parameters if isinstance(p, dict)]
-    return {k if isinstance(k, str) else "".join(s.text for s in k): v
-            for d in dicts for k, v in d.items()}
+
+    def text(value):  # launch_ros stores strings as tuples of TextSubstitution
+        if isinstance(value, tuple) and all(hasattr(s, "text") for s in value):
+            joined = "".join(s.text for s in value)
+            # a string value is kept as its YAML document ('onnxruntime\n...\n')
+            return yaml.safe_load(joined) if joined.endswith("\n...\n") else joined
+        return value
+
+    return {text(k): text(v) for d in dicts for k, v in d.items()}
 
 
 @pytest.mark.parametrize("launch", ["synth", "augment"])
@@ -83,10 +93,69 @@ def test_sources_follow_the_source_argument(repo_root):
                                                                         "mix_node"}
 
 
-def test_the_default_parameter_file_is_the_installed_config_ros_nodes_yaml(monkeypatch):
+def test_the_default_parameter_file_is_the_installed_config_ros_nodes_yaml(monkeypatch,
+                                                                          tmp_path):
     monkeypatch.setattr(launch_utils, "get_package_share_directory", lambda pkg: "/share/x")
     context = LaunchContext()
     context.launch_configurations["params_file"] = ""
     assert launch_utils.params_file(context) == "/share/x/config/ros/nodes.yaml"
+    (tmp_path / "mine.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
     context.launch_configurations["params_file"] = "mine.yaml"
-    assert launch_utils.params_file(context) == "mine.yaml"
+    assert launch_utils.params_file(context) == str(tmp_path / "mine.yaml")
+
+
+def remapped(node):
+    """{from: to} of a node's remappings as plain strings."""
+    def text(value):  # launch substitutions (other remappings) are not resolved here
+        return value if isinstance(value, str) else "".join(
+            getattr(s, "text", None) or "<substitution>" for s in value)
+    return {text(a): text(b) for a, b in node._Node__remappings}
+
+
+@pytest.mark.parametrize("launch, topic_arg", [("synth", "labels_topic"),
+                                               ("augment", "rgb_topic")])
+def test_camera_info_beside_the_image_topic_or_as_given(repo_root, launch, topic_arg):
+    module = load(repo_root, launch)
+    realsense = {topic_arg: "/camera/camera/color/image_raw", "source": "none"
+                 if launch == "synth" else "camera"}
+    node = started(module, **realsense)["synth_node"]
+    assert remapped(node)["camera_info"] == "/camera/camera/color/camera_info"
+    node = started(module, **realsense, camera_info="/cam/info")["synth_node"]
+    assert remapped(node)["camera_info"] == "/cam/info"
+    assert remapped(started(module)["synth_node"])["camera_info"] == "camera_info"
+
+
+@pytest.mark.parametrize("launch", ["synth", "augment"])
+def test_synth_launch_arguments_reach_the_node(repo_root, launch):
+    module = load(repo_root, launch)
+    names = {name for name, _, _, _ in module.ARGS}
+    assert {"backend", "publish_points", "qos", "camera_info", "checkpoint",
+            "device"} <= names
+    given = overrides(started(module, backend="onnxruntime", publish_points="true",
+                              qos="best_effort", checkpoint="g.pt", device="cpu")
+                      ["synth_node"])
+    assert given["backend"] == "onnxruntime" and given["publish_points"] is True
+    assert given["qos"] == "best_effort" and given["checkpoint"] == "g.pt"
+    assert "backend" not in overrides(started(module)["synth_node"])  # the file's value
+
+
+def test_params_file_is_found_in_the_package_share_and_a_missing_one_stops(tmp_path,
+                                                                             monkeypatch):
+    share = tmp_path / "share"
+    (share / "config" / "ros").mkdir(parents=True)
+    (share / "config" / "ros" / "realsense.yaml").write_text("{}\n")
+    monkeypatch.setattr(launch_utils, "get_package_share_directory", lambda pkg: str(share))
+    monkeypatch.chdir(tmp_path)
+    context = LaunchContext()
+    context.launch_configurations["params_file"] = "config/ros/realsense.yaml"
+    assert launch_utils.params_file(context) == str(share / "config" / "ros" /
+                                                    "realsense.yaml")
+    context.launch_configurations["params_file"] = "realsense.yaml"
+    assert launch_utils.params_file(context).endswith("config/ros/realsense.yaml")
+    (tmp_path / "mine.yaml").write_text("{}\n")
+    context.launch_configurations["params_file"] = "mine.yaml"
+    assert launch_utils.params_file(context) == str(tmp_path / "mine.yaml")
+    context.launch_configurations["params_file"] = "config/ros/nope.yaml"
+    with pytest.raises(launch_utils.LaunchArgumentError, match="no file 'config/ros/nope"):
+        launch_utils.params_file(context)
