@@ -11,8 +11,10 @@ loaded, lifecycle state, ...). The level is the worst of:
 - latency over the period: WARN above ``diag_latency_warn_ms``, ERROR above
   ``diag_latency_error_ms``;
 - input rate below ``diag_min_rate_hz`` (0 = not checked): WARN;
-- dropped / received over the period above ``diag_drop_warn_ratio``: WARN (the keep-latest
-  queue drops by design when the model is slower than the camera);
+- the drop ratio, dropped / received over the period (clamped to [0, 1]: a message received
+  in one period can be dropped in the next), above ``diag_drop_warn_ratio``: WARN. The
+  default 1.0 never warns: the keep-latest queue drops by design when the model is slower
+  than the camera; the ratio is reported as ``drop_ratio`` all the same;
 - bad (malformed, oversize) / received over the period above ``diag_bad_warn_ratio``: WARN,
   above ``diag_bad_error_ratio``: ERROR.
 
@@ -50,8 +52,9 @@ DIAG_PARAMS = [
           "the last period exceeds this (ms)", lo=0.0, hi=1e7),
     Param("diag_latency_error_ms", 10000.0, "ERROR when the largest input-to-output latency "
           "of the last period exceeds this (ms)", lo=0.0, hi=1e7),
-    Param("diag_drop_warn_ratio", 0.95, "WARN when more than this fraction of the last "
-          "period's inputs were dropped unprocessed", lo=0.0, hi=1.0),
+    Param("diag_drop_warn_ratio", 1.0, "WARN when more than this fraction of the last "
+          "period's inputs were dropped unprocessed; 1.0 = never (keep-latest dropping is by "
+          "design when the camera outpaces the node)", lo=0.0, hi=1.0),
     Param("diag_bad_warn_ratio", 0.0, "WARN when more than this fraction of the last period's "
           "inputs were bad (malformed or too large)", lo=0.0, hi=1.0),
     Param("diag_bad_error_ratio", 0.5, "ERROR when more than this fraction of the last "
@@ -152,7 +155,8 @@ class Diagnostics:
                 problems.append((WARN, f"input rate {rate:.2f} Hz < "
                                        f"{p['diag_min_rate_hz']} Hz"))
             if received:
-                dropped = delta.get("dropped", 0) / received
+                dropped = min(1.0, max(0.0, delta.get("dropped", 0) / received))
+                values["drop_ratio"] = round(dropped, 3)
                 bad = (delta.get("bad", 0) + delta.get("too_large", 0)) / received
                 if bad > p["diag_bad_error_ratio"]:
                     problems.append((ERROR, f"{bad:.0%} of the inputs bad"))
