@@ -1,17 +1,22 @@
 """XYZRGB point clouds from a depth image, a colour image and pinhole intrinsics, and their
 ``sensor_msgs/PointCloud2`` layout.
 
-Points are in the camera's optical frame (REP 103: x right, y down, z forward), one per pixel
-with a valid depth (0, negative, NaN and inf are dropped), so the cloud is unorganised
-(height 1) and dense. For pixel (u, v) with depth z: ``x = (u - cx) z / fx``,
-``y = (v - cy) z / fy``. Distortion is ignored (synthesized images are ideal pinhole images).
+Points are in the camera's optical frame (REP 103: x right, y down, z forward). For pixel
+(u, v) with depth z: ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy``. Distortion is ignored
+(synthesized images are ideal pinhole images). Two layouts:
+
+- organized (:func:`depth_to_organized`, the default of the synth node, as depth_image_proc
+  publishes): an H x W cloud, one point per pixel, x = y = z = NaN where the depth is
+  invalid (0, negative, NaN, inf), ``is_dense`` false when any point is NaN;
+- unorganized (:func:`depth_to_points`): height 1, only the valid pixels, dense.
 
 The point layout is the one RViz's ``RGB8`` colour transformer reads: ``x``, ``y``, ``z`` and
 ``rgb`` as four FLOAT32 fields (16 bytes a point), ``rgb`` holding the bits of the uint32
 ``0x00RRGGBB``. Pure numpy; the PointCloud2 helpers fill messages by attribute (rclpy or
 rosbags classes) and import ``sensor_msgs`` only when no field class is given.
 
-    points = depth_to_points(depth_m, rgb, camera)      # structured (N,) array
+    points = depth_to_organized(depth_m, rgb, camera)   # structured (H, W) array
+    points = depth_to_points(depth_m, rgb, camera)      # or (N,): valid pixels only
     fill_pointcloud2(PointCloud2(), points, header)     # rclpy message, filled in place
 """
 
@@ -100,6 +105,37 @@ def depth_to_points(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any,
     return out
 
 
+def depth_to_organized(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any,
+                       stride: int = 1) -> np.ndarray:
+    """Depth + RGB + intrinsics -> (H', W') :data:`POINT_DTYPE`, one point per (strided)
+    pixel, NaN coordinates where there is no valid depth (depth_image_proc's layout)."""
+    depth = np.asarray(depth_m)
+    if depth.ndim != 2 or 0 in depth.shape:
+        raise PointCloudError(f"depth: expected a non-empty (H, W) array, found {depth.shape}")
+    height, width = depth.shape
+    if rgb is not None:
+        rgb = np.asarray(rgb)
+        if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
+            raise PointCloudError(f"rgb: expected uint8 ({height}, {width}, 3) to match the "
+                                  f"depth, found {rgb.dtype} {rgb.shape}")
+    if int(stride) < 1:
+        raise PointCloudError(f"stride: expected >= 1, found {stride}")
+    fx, fy, cx, cy = _intrinsics(camera, height, width)
+    z = depth[::stride, ::stride].astype(np.float32)
+    v, u = np.mgrid[0:height:stride, 0:width:stride]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = ((u - cx) * z / fx).astype(np.float32)
+        y = ((v - cy) * z / fy).astype(np.float32)
+    valid = np.isfinite(z) & (z > 0) & np.isfinite(x) & np.isfinite(y)
+    out = np.empty(z.shape, dtype=POINT_DTYPE)
+    for name, value in (("x", x), ("y", y), ("z", z)):
+        out[name] = np.where(valid, value, np.float32(np.nan))
+    colour = np.full(z.shape + (3,), 255, np.uint8) if rgb is None else \
+        rgb[::stride, ::stride]
+    out["rgb"] = pack_rgb(colour)
+    return out
+
+
 def point_fields(field_factory: Callable[..., Any] | None = None) -> list[Any]:
     """The four PointField entries of :data:`POINT_DTYPE` (dicts without a factory)."""
     fields = [{"name": name, "offset": POINT_DTYPE.fields[name][1], "datatype": FLOAT32,
@@ -108,14 +144,17 @@ def point_fields(field_factory: Callable[..., Any] | None = None) -> list[Any]:
 
 
 def pointcloud2_fields(points: np.ndarray) -> dict[str, Any]:
-    """PointCloud2 fields other than header and fields: an unorganised, dense cloud."""
-    if points.dtype != POINT_DTYPE or points.ndim != 1:
-        raise PointCloudError(f"points: expected a 1-D array of POINT_DTYPE, found "
+    """PointCloud2 fields other than header and fields: (N,) points give an unorganized
+    cloud (height 1), (H, W) points an organized one; ``is_dense`` is true exactly when every
+    point is finite."""
+    if points.dtype != POINT_DTYPE or points.ndim not in (1, 2):
+        raise PointCloudError(f"points: expected a 1-D or 2-D array of POINT_DTYPE, found "
                               f"{points.dtype} {points.shape}")
+    height, width = (1, int(points.size)) if points.ndim == 1 else points.shape
     dense = all(bool(np.isfinite(points[name]).all()) for name in ("x", "y", "z"))
-    return {"height": 1, "width": int(points.size), "is_bigendian": False,
+    return {"height": int(height), "width": int(width), "is_bigendian": False,
             "point_step": POINT_DTYPE.itemsize,
-            "row_step": POINT_DTYPE.itemsize * int(points.size),
+            "row_step": POINT_DTYPE.itemsize * int(width),
             "data": np.ascontiguousarray(points).view(np.uint8).reshape(-1),
             "is_dense": dense}
 

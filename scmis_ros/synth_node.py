@@ -56,7 +56,7 @@ from .image_topics import (ImageInput, ImageOutput, decode_labels, input_params,
 from .node_utils import (LatestSlot, Param, ParamStore, RateLimiter, autostart, exit_soon,
                          lifecycle_state, log_info, qos_from_name, release_memory, run_node,
                          safe_publish)
-from .pointcloud import depth_to_points, fill_pointcloud2
+from .pointcloud import depth_to_organized, depth_to_points, fill_pointcloud2
 
 #: Where ``make demo`` leaves its procedural-rooms generator (relative to the working folder
 #: unless ``SCMIS_DEMO_DIR`` says otherwise).
@@ -161,6 +161,9 @@ PARAMS = [
           read_only=True, configure=True),
     Param("publish_camera_info", True, "publish synth/camera_info with every pair",
           read_only=True, configure=True),
+    Param("points_organized", True, "synth/points as an organized HxW cloud with NaN where "
+          "the depth is invalid (depth_image_proc's layout; RViz and PCL expect it); false: "
+          "a 1xN cloud of the valid points", read_only=True),
     Param("publish_points", False, "publish synth/points (PointCloud2 XYZRGB)",
           read_only=True, configure=True),
     Param("camera_info_tolerance_s", 0.005, "largest stamp difference between a label image "
@@ -478,8 +481,9 @@ class SynthNode(LifecycleNode):
         if want_info:
             safe_publish(self, info_pub, fill_camera_info(CameraInfo(), camera, header))
         if want_points:
-            cloud = fill_pointcloud2(PointCloud2(), depth_to_points(depth_m, rgb, camera),
-                                     header)
+            points = (depth_to_organized if self.p["points_organized"] else
+                      depth_to_points)(depth_m, rgb, camera)
+            cloud = fill_pointcloud2(PointCloud2(), points, header)
             safe_publish(self, points_pub, cloud)
 
     def _run(self) -> None:

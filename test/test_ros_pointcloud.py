@@ -174,3 +174,25 @@ def test_no_non_finite_point_and_is_dense_only_when_true():
     bad = np.zeros(2, POINT_DTYPE)
     bad["x"][1] = np.inf
     assert not pointcloud2_fields(bad)["is_dense"]
+
+
+def test_organized_cloud_has_one_point_per_pixel_and_nan_where_depth_is_invalid():
+    from scmis_ros.pointcloud import depth_to_organized, pointcloud2_fields
+
+    depth = np.full((6, 8), 2.0, np.float32)
+    depth[1, 2], depth[3, 4], depth[5, 7] = 0.0, np.nan, np.inf
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    rgb[..., 0] = 200
+    camera = (4.0, 4.0, 3.5, 2.5)
+    cloud = depth_to_organized(depth, rgb, camera)
+    assert cloud.shape == (6, 8)
+    invalid = ~(np.isfinite(depth) & (depth > 0))
+    for name in ("x", "y", "z"):
+        assert np.isnan(cloud[name][invalid]).all() and np.isfinite(cloud[name][~invalid]).all()
+    flat = depth_to_points(depth, rgb, camera)
+    np.testing.assert_array_equal(cloud[~invalid]["x"], flat["x"])  # the same points
+    fields = pointcloud2_fields(cloud)
+    assert (fields["height"], fields["width"]) == (6, 8) and not fields["is_dense"]
+    assert fields["row_step"] == 8 * POINT_DTYPE.itemsize
+    assert pointcloud2_fields(depth_to_organized(np.ones((2, 3), np.float32), None,
+                                                 camera))["is_dense"]

@@ -336,10 +336,16 @@ def test_compressed_outputs_camera_info_from_the_input_and_points(ros, checkpoin
     expect = camera.scaled(48, 64)
     np.testing.assert_allclose(info.k, expect.k)
     assert info.k[0] == pytest.approx(600.0 / 10)  # 640 -> 64 wide
-    # points: one per pixel with depth, on the rays of that camera, coloured by the rgb
-    points = cloud_to_points(got["points"][0])
+    # points: organized 48 x 64, NaN where there is no depth, else on the rays of that
+    # camera and coloured by the rgb
+    cloud = got["points"][0]
+    assert (cloud.height, cloud.width) == (48, 64)
+    points = cloud_to_points(cloud)
     valid = np.isfinite(depth) & (depth > 0)
-    assert points.size == valid.sum()
+    assert points.size == 48 * 64
+    assert np.isnan(points["z"][~valid.reshape(-1)]).all()
+    assert cloud.is_dense == bool(valid.all())
+    points = points[valid.reshape(-1)]
     u = points["x"] / points["z"] * expect.fx + expect.cx
     v = points["y"] / points["z"] * expect.fy + expect.cy
     ui, vi = np.round(u).astype(int), np.round(v).astype(int)
