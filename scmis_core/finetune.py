@@ -189,11 +189,13 @@ class OnlineFinetuner:
         return resize_nearest(pred[0].cpu().numpy(), *rgb.shape[:2])
 
     def state_dict(self, metrics: dict[str, Any] | None = None,
-                   batch_size: int | None = None) -> dict[str, Any]:
-        """The checkpoint content (a ``segmenter`` checkpoint plus the optimiser)."""
+                   batch_size: int | None = None, optimizer: bool = True) -> dict[str, Any]:
+        """The checkpoint content: a ``segmenter`` checkpoint, plus the optimiser state when
+        ``optimizer`` (AdamW keeps two moments per weight: about three times the size; a
+        resume without them starts the moments afresh)."""
         with self.lock:
             weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            optimizer = self.opt.state_dict()
+            optimizers = {"segmenter": self.opt.state_dict()} if optimizer else {}
         return SegmenterCheckpoint(
             config={"arch": self.arch, "arch_kwargs": self.arch_kwargs,
                     "data": {**dataclasses.asdict(DataConfig()), "height": self.height,
@@ -201,10 +203,11 @@ class OnlineFinetuner:
                     "lr": self.lr, "batch_size": batch_size, "seed": self.seed,
                     "source": "online fine-tuning"},
             num_classes=self.num_classes, class_names=self.class_names, step=self.step,
-            models={"segmenter": weights}, optimizers={"segmenter": optimizer},
+            models={"segmenter": weights}, optimizers=optimizers,
             metrics=dict(metrics or {})).to_dict()
 
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None,
-             batch_size: int | None = None) -> Path:
-        """Write the checkpoint atomically (temporary file + rename)."""
-        return save_checkpoint(self.state_dict(metrics, batch_size), path)
+             batch_size: int | None = None, optimizer: bool = True) -> Path:
+        """Write the checkpoint atomically (temporary file + rename); ``optimizer`` as in
+        :meth:`state_dict`."""
+        return save_checkpoint(self.state_dict(metrics, batch_size, optimizer), path)

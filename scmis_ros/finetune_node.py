@@ -19,8 +19,9 @@ worker threads, never the executor:
 ``/diagnostics`` reports the model, step, buffer, last loss and the counters; frames larger
 than ``max_input_pixels`` are dropped with a throttled warning.
 
-The metrics lines are also appended to ``checkpoint_dir/metrics.jsonl``. The state (weights,
-optimiser, step, config) is saved atomically to
+The metrics lines are also appended to ``checkpoint_dir/metrics.jsonl`` (default
+``~/.ros/scmis/finetune``, never the folder the launch ran from). The state (weights, step,
+config; the optimiser too with ``save_optimizer``) is saved atomically to
 ``checkpoint_dir/finetune.pt`` every ``checkpoint_every`` steps and on shutdown, as a
 ``segmenter`` checkpoint that :meth:`scmis_core.segment.Segmenter.from_checkpoint` loads; on
 start the node resumes from it when it exists (else from ``init_checkpoint``, else random).
@@ -52,6 +53,8 @@ from .node_utils import (LatestSlot, Param, ParamStore, autostart, exit_soon,
 from .sync import ApproximateTimeSync
 from .synth_node import _device_check
 
+#: Where the fine-tune node writes when checkpoint_dir is not set (ROS's per-user folder).
+DEFAULT_DIR = "~/.ros/scmis/finetune"
 CHECKPOINT_NAME = "finetune.pt"
 
 
@@ -78,9 +81,12 @@ PARAMS = [
     Param("init_checkpoint", "", "segmenter checkpoint to start from when there is nothing "
           "to resume, or shipped weights by name (rooms-judge); empty = random init",
           read_only=True, check=lambda v: None if v == "" else check_checkpoint(v, "segmenter")),
-    Param("checkpoint_dir", "finetune_out", "folder of the fine-tune checkpoint "
-          f"({CHECKPOINT_NAME})", read_only=True,
+    Param("checkpoint_dir", DEFAULT_DIR, "folder of the fine-tune checkpoint "
+          f"({CHECKPOINT_NAME}) and metrics.jsonl (~ is your home)", read_only=True,
           check=lambda v: None if v else "checkpoint_dir: expected a folder, found ''"),
+    Param("save_optimizer", False, "keep the optimiser state in the checkpoint for an exact "
+          "resume (AdamW: about three times the weights' size); false: weights only, a "
+          "resume starts the optimiser afresh", read_only=True),
     Param("resume", True, f"resume from checkpoint_dir/{CHECKPOINT_NAME} when it exists",
           read_only=True),
     Param("device", "auto", "torch device: auto, cpu, cuda or cuda:N", read_only=True,
@@ -153,7 +159,7 @@ class FinetuneNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the segmenter (resumed, from init_checkpoint, or new) and create publishers."""
-        self.ckpt_path = Path(self.p["checkpoint_dir"]) / CHECKPOINT_NAME
+        self.ckpt_path = Path(self.p["checkpoint_dir"]).expanduser() / CHECKPOINT_NAME
         try:
             start_state, source, resume = load_start_state(
                 self.ckpt_path, self.p["init_checkpoint"], self.p["resume"], self.p["arch"],
@@ -166,7 +172,7 @@ class FinetuneNode(LifecycleNode):
                 max_depth_m=self.p["max_depth_m"], lr=self.p["lr"],
                 buffer_size=self.p["buffer_size"], seed=self.p["seed"],
                 device=self.p["device"], state=start_state, state_path=source, resume=resume)
-            self.metrics_path = Path(self.p["checkpoint_dir"]) / "metrics.jsonl"
+            self.metrics_path = self.ckpt_path.parent / "metrics.jsonl"
             self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         except Exception as exc:  # a bad checkpoint or folder: stay unconfigured, say why
             self._error = f"configure failed: {exc}"
@@ -252,7 +258,8 @@ class FinetuneNode(LifecycleNode):
 
     def save(self) -> Path:
         """Write the checkpoint atomically (temporary file + rename)."""
-        path = self.tuner.save(self.ckpt_path, self.last_metrics, self.p["batch_size"])
+        path = self.tuner.save(self.ckpt_path, self.last_metrics, self.p["batch_size"],
+                               optimizer=self.p["save_optimizer"])
         self.stats.add("checkpoints")
         return path
 

@@ -71,6 +71,16 @@ def test_trains_predicts_saves_and_resumes(tmp_path):
     with pytest.raises(CheckpointError, match="for 5 classes"):
         load_start_state(path, None, True, "", 7)
     assert load_start_state(tmp_path / "none.pt", None, True, "", 5) == (None, None, False)
+    # without the optimiser state (the node's default): weights only, about a third the size
+    slim = tuner.save(tmp_path / "slim.pt", batch_size=2, optimizer=False)
+    assert not torch.load(slim, weights_only=True).get("optimizers")
+    assert slim.stat().st_size < 0.6 * path.stat().st_size
+    state, source, resume = load_start_state(slim, None, True, "", 5)
+    resumed = OnlineFinetuner(5, height=16, width=16, device="cpu", state=state,
+                              state_path=source, resume=resume)
+    assert resumed.step == 6
+    resumed.add(*frame(1))
+    assert resumed.train_step(batch_size=1)["step"] == 7  # a fresh optimiser trains on
 
 
 def test_segmenter_predict_frame_matches_the_finetuner(tmp_path):
