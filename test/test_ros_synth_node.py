@@ -3,9 +3,13 @@ domain id, driven by a client node in the test process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from ros_harness import ros_session, rss_mb
+from ros_harness import ros_env, ros_session, rss_mb
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from scmis_ros import image_codecs
@@ -131,7 +135,7 @@ def test_bad_start_parameters_and_missing_checkpoint_fail_clearly(ros, checkpoin
 def test_lifecycle_transitions_through_the_services(ros, checkpoint, tmp_path):
     """configure loads, activate publishes, deactivate stops, cleanup frees, a failed
     configure stays unconfigured with an ERROR diagnostic, shutdown ends the process."""
-    _, client, start = ros
+    domain, client, start = ros
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     node = start({"checkpoint": str(junk), "device": "cpu", "autostart": False,
@@ -179,9 +183,23 @@ def test_lifecycle_transitions_through_the_services(ros, checkpoint, tmp_path):
     assert client.lifecycle_state("synth_node") == "unconfigured"
     assert client.spin_until(lambda: latest(status).get("model_loaded") == "false" and
                              latest(status)["level"] == "WARN", 20)
-    # configure + activate again: a fresh model answers
-    assert client.lifecycle("synth_node", "configure")
-    assert client.lifecycle("synth_node", "activate")
+    # configure + activate again, this time with the ros2 CLI as the docs give it (the
+    # vendored ros2lifecycle; --no-daemon: this test's own domain): a fresh model answers
+    ros2 = Path(sys.executable).parent / "ros2"
+    if ros2.is_file():
+        cli = [str(ros2), "lifecycle"]
+        env = ros_env(domain)
+        for verb in (["set", "--no-daemon", "--spin-time", "3", "/synth_node", "configure"],
+                     ["set", "--no-daemon", "--spin-time", "3", "/synth_node", "activate"]):
+            done = subprocess.run(cli + verb, env=env, capture_output=True, text=True,
+                                  timeout=120)
+            assert "Transitioning successful" in done.stdout, done.stdout + done.stderr
+        done = subprocess.run(cli + ["get", "--no-daemon", "--spin-time", "3", "/synth_node"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == "active [3]", done.stdout + done.stderr
+    else:
+        assert client.lifecycle("synth_node", "configure")
+        assert client.lifecycle("synth_node", "activate")
     assert client.spin_until(lambda: len(rgb) > count, 60, every=send), node.output()
     assert client.lifecycle("synth_node", "shutdown")
     assert node.wait(30) == 0, node.output()
