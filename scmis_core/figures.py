@@ -8,7 +8,7 @@ Writes two PNGs into ``--out``:
   seeds (how much the noise changes the picture).
 
 Example: ``python -m scmis_core.figures --checkpoint rooms --frames 8 --seeds 4 --out docs/images``
-(the README's figures).
+(the figures of the user guide and the results page).
 """
 
 from __future__ import annotations
