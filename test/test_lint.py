@@ -115,3 +115,16 @@ def test_tests_never_skip_the_projects_own_modules():
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if pattern.search(line)]
     assert not offending, "\n".join(offending)
+
+
+def test_every_path_the_design_doc_names_exists():
+    """docs/design.md names modules and folders in backticks (`scmis_core/engine/stop.py`,
+    `models/spade.py`, `runtime.py`); each must exist in the repository, in scmis_core or in
+    scmis_ros (the doc drifted from the code before)."""
+    import re
+
+    text = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+    names = set(re.findall(r"`([A-Za-z0-9_./-]+(?:\.py|/))`", text))
+    bases = [REPO, REPO / "scmis_core", REPO / "scmis_core" / "data", REPO / "scmis_ros"]
+    missing = sorted(n for n in names if not any((b / n).exists() for b in bases))
+    assert names and not missing, f"docs/design.md names paths that do not exist: {missing}"
