@@ -27,7 +27,8 @@ from .config import Config, from_dict, load_config
 from .data.transforms import TorchDataset, one_hot
 from .depth_range import unit_to_metres
 from .metrics.depth import DepthErrors
-from .metrics.diversity import seed_spread
+from .metrics.diversity import (class_colour_means, feature_variety_ratio, seed_spread,
+                                variety_ratio)
 from .metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
 from .models.noise import sample_z
 from .pretrained import describe
@@ -44,7 +45,8 @@ class GeneratorEvaluator:
     def __init__(self, test: TorchDataset, num_classes: int, *, num_images: int = 200,
                  batch_size: int = 8, device: torch.device | str = "cpu",
                  max_depth_m: float = 10.0, segmenter=None, seed: int = 0,
-                 spread_frames: int = 8, spread_seeds: int = 4):
+                 spread_frames: int = 8, spread_seeds: int = 4, variety_maps: int = 0,
+                 variety_seeds: int = 8):
         self.test = test
         self.num_classes = num_classes
         self.count = min(num_images, len(test))
@@ -54,6 +56,7 @@ class GeneratorEvaluator:
         self.segmenter = segmenter
         self.seed = seed
         self.spread_frames, self.spread_seeds = spread_frames, spread_seeds
+        self.variety_maps, self.variety_seeds = variety_maps, variety_seeds
         self.extractor = InceptionFeatures(self.device, batch_size=max(batch_size, 16))
         self._real_stats: FeatureStats | None = None
         self._real_miou: float | None = None
@@ -101,6 +104,8 @@ class GeneratorEvaluator:
                     conf_real.update(self.segmenter.predict(batch["rgb"], batch["depth"]).cpu(),
                                      batch["labels"])
         spread = self._seed_spread(generator, outputs)
+        if "rgb" in outputs:
+            spread.update(self._variety(generator))
         generator.train(was_training)
         metrics: dict[str, float] = dict(spread)
         if "rgb" in outputs:
@@ -144,6 +149,30 @@ class GeneratorEvaluator:
         return seed_spread(generate, list(range(self.spread_seeds)))
 
 
+    def _variety(self, generator: torch.nn.Module) -> dict[str, float]:
+        """Variety ratios (``scmis_core.metrics.diversity``) on ``variety_maps`` test label
+        maps x ``variety_seeds`` seeds against the same real frames; {} when switched off."""
+        maps = min(self.variety_maps, self.count)
+        if maps < 2 or self.variety_seeds < 2:
+            return {}
+        frames = [self.test[i] for i in range(maps)]
+        labels = torch.stack([f["labels"] for f in frames]).to(self.device)
+        real_rgb = torch.stack([f["rgb"] for f in frames])
+        onehot = one_hot(labels, self.num_classes, check=False)
+        seed_means, seed_feats = [], []
+        for seed in range(self.variety_seeds):
+            rng = torch.Generator().manual_seed(20_000 + seed)
+            rgb = generator(onehot, sample_z(generator, *labels.shape, rng,
+                                             device=self.device))["rgb"].float()
+            seed_means.append(class_colour_means(rgb, labels, self.num_classes))
+            seed_feats.append(torch.from_numpy(self.extractor(rgb.clamp(-1, 1))).float())
+        real_means = class_colour_means(real_rgb, labels, self.num_classes)
+        out = variety_ratio(torch.stack(seed_means), real_means)
+        out["variety_ratio_features"] = feature_variety_ratio(
+            torch.stack(seed_feats), torch.from_numpy(self.extractor(real_rgb)).float())
+        return out
+
+
 def test_dataset(cfg: Config) -> TorchDataset:
     """The test split of ``cfg.data`` at the training size, without augmentation."""
     return TorchDataset.from_config(cfg.data, cfg.data.test_split, train=False)
@@ -173,10 +202,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The paper's layout: Method | Modality | FID | mIoU | AbsRel | RMSE | SqRel, plus the
     judge's mIoU on the real images of the same frames (its ceiling of reference) and the
     spread between noise seeds of one label map (mean per-pixel std: RGB grey levels, depth
-    metres; 0 = the generator ignores its noise)."""
+    metres; 0 = the generator ignores its noise), and the variety ratios (the seeds of one
+    map against real frames, per class colour and in Inception features; 1 = as varied as
+    the real frames)."""
     cols = [("fid", "FID", 1), ("miou", "mIoU", 1), ("abs_rel", "AbsRel", 3),
             ("rmse", "RMSE (m)", 3), ("sq_rel", "SqRel", 3), ("miou_real", "mIoU real", 1),
-            ("seed_std_rgb", "seed std RGB", 1), ("seed_std_depth_m", "seed std depth (m)", 3)]
+            ("seed_std_rgb", "seed std RGB", 1), ("seed_std_depth_m", "seed std depth (m)", 3),
+            ("variety_ratio", "variety", 2), ("variety_ratio_features", "variety (features)",
+                                               2)]
     lines = ["| Method | Modality | " + " | ".join(c[1] for c in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for row in rows:
@@ -215,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     add_memory_limit_argument(parser)
     parser.add_argument("--raw-weights", action="store_true",
                         help="evaluate the trained G weights instead of their EMA")
+    parser.add_argument("--variety-maps", type=int, default=24,
+                        help="test label maps of the variety ratios (0 = none; default 24)")
+    parser.add_argument("--variety-seeds", type=int, default=8,
+                        help="noise seeds per label map of the variety ratios (default 8)")
     parser.add_argument("--out", required=True, help="report folder")
     args = parser.parse_args(argv)
     if args.num_images is not None and args.num_images < 2:
@@ -243,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 test_dataset(cfg), synth.num_classes,
                 num_images=args.num_images or cfg.eval.num_images,
                 batch_size=cfg.eval.batch_size, device=synth.device,
-                max_depth_m=cfg.data.max_depth_m, segmenter=segmenter)
+                max_depth_m=cfg.data.max_depth_m, segmenter=segmenter,
+                variety_maps=args.variety_maps, variety_seeds=args.variety_seeds)
         metrics = evaluators[key](synth.generator)
         outputs = synth.outputs
         modality = "RGB-D" if {"rgb", "depth"} <= set(outputs) else (
