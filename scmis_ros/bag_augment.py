@@ -573,6 +573,10 @@ def main(argv: list[str] | None = None) -> int:
                              preview=args.preview, other_inputs=inputs[1:],
                              on_corrupt=args.on_corrupt)
     except KeyboardInterrupt:
+        # the clean-up is done: a second Ctrl-C during interpreter shutdown (a user pressing
+        # twice, or one delivered late under load) must not turn exit code 130 into a death
+        # by SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("interrupted: no output written", file=sys.stderr)
         return 130
     finally:

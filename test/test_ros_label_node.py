@@ -185,7 +185,9 @@ def test_augment_launch_labels_from_segmenter(repo_root):
                              rgb_topic=REALSENSE["rgb"], depth_topic=REALSENSE["depth"])
     assert remaps(started["label_node"], context) == {**REALSENSE,
                                                       "labels": "segmenter/labels"}
-    assert remaps(started["synth_node"], context) == {"labels": "segmenter/labels"}
+    assert remaps(started["synth_node"], context) == {
+        "labels": "segmenter/labels",
+        "camera_info": "/camera/camera/color/camera_info"}  # beside the colour topic
     assert remaps(started["mix_node"], context)["labels"] == "segmenter/labels"
     assert remaps(started["mix_node"], context)["rgb"] == REALSENSE["rgb"]
 

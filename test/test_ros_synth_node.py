@@ -417,3 +417,58 @@ def test_queue_stays_bounded_under_a_30hz_publisher_with_slow_inference(ros, che
     # the node answered recent frames, not a backlog of old ones
     assert max(answered) >= last_sent - 10, (max(answered), last_sent, counts)
     assert node.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_bomb_and_an_absurd_camera_info_are_dropped_and_good_ones_follow(ros, checkpoint):
+    """Reliability round 3 at the node: a compressed label PNG declaring 24000 x 24000 is
+    refused from its header (the node lives on, nothing decoded); a CameraInfo with
+    fx = 5e-324 is dropped with a warning naming camera_info (not a label image), and the
+    next good CameraInfo gives synth/camera_info and finite synth/points again."""
+    import struct
+
+    _, client, start = ros
+    node = start({"checkpoint": str(checkpoint), "device": "cpu", "transport": "compressed",
+                  "publish_points": True, "output_height": 48, "output_width": 64,
+                  "diagnostics_period_s": 0.2})
+    status = client.diagnostics("synth_node")
+    infos = client.collect(CameraInfo, "synth/camera_info", 10)
+    clouds = client.collect(PointCloud2, "synth/points", 10)
+    pub = client.publisher(CompressedImage, "labels/compressed", 10)
+    pub_info = client.publisher(CameraInfo, "camera_info", 10)
+    assert client.wait_for_node("synth_node", 60), node.output()
+
+    def compressed(labels: np.ndarray, sec: int, declare: tuple[int, int] | None = None):
+        fmt, data = image_codecs.encode_image(labels, "mono8", "png")
+        if declare is not None:  # the IHDR says another size
+            data = data[:16] + struct.pack(">II", declare[1], declare[0]) + data[24:]
+        return image_codecs.make_compressed(fmt, data, labels_msg(labels, sec).header,
+                                            CompressedImage)
+
+    bomb = compressed(label_map(8, 8), 3, declare=(24000, 24000))
+    assert client.spin_until(lambda: latest(status).get("bad", 0) >= 1, 30,
+                             every=lambda: pub.publish(bomb)), (latest(status), node.output())
+    assert node.alive() and "24000x24000" in node.output()
+    absurd = CameraInfo()
+    absurd.header = labels_msg(label_map(2, 2), 5).header
+    absurd.height, absurd.width, absurd.distortion_model = 480, 640, "plumb_bob"
+    absurd.k = [5e-324, 0.0, 320.0, 0.0, 5e-324, 240.0, 0.0, 0.0, 1.0]
+    absurd.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    absurd.p = [5e-324, 0.0, 320.0, 0.0, 0.0, 5e-324, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    pub_info.publish(absurd)
+    assert client.spin_until(lambda: "dropped a bad camera_info" in node.output(), 30), \
+        node.output()
+    camera = CameraModel.from_intrinsics(480, 640, 600.0, 610.0, 300.0, 250.0, "cam")
+
+    def send_good():
+        pub_info.publish(fill_camera_info(CameraInfo(), camera, labels_msg(
+            label_map(2, 2), 6).header))
+        pub.publish(compressed(label_map(24, 32), 6))
+
+    assert client.spin_until(lambda: infos and clouds, 60, every=send_good), node.output()
+    assert infos[-1].k[0] == pytest.approx(600.0 / 10)
+    points = cloud_to_points(clouds[-1])
+    finite = np.isfinite(points["x"]) & np.isfinite(points["y"]) & np.isfinite(points["z"])
+    assert finite.any() and clouds[-1].is_dense == bool(finite.all())
+    assert "bad label image" not in node.output().split("dropped a bad camera_info")[-1]
+    assert node.stop() == 0
