@@ -152,3 +152,12 @@ def test_continue_elsewhere_from_collected_results(tmp_path, capsys):
     assert "run homes_gan_g0: its checkpoint" in out and "is redone" in out
     assert "3 runs done, 1 already finished" in out  # gan, mixed data, the segmenter
     assert (new / "results" / "homes_g0_rgb_0.7_s0.json").is_file()
+
+
+def test_a_cell_gets_a_verdict_only_with_every_pre_registered_run():
+    from scmis_core.experiments.fewhomes_page import complete
+
+    settings = {"gan_seeds": [0, 1], "seg_seeds": [0, 1, 2]}
+    assert not complete({"cell_miou": [1.0], "baseline_miou": [1.0] * 3}, settings)
+    assert not complete({"cell_miou": [1.0] * 6, "baseline_miou": [1.0] * 2}, settings)
+    assert complete({"cell_miou": [1.0] * 6, "baseline_miou": [1.0] * 3}, settings)

@@ -135,7 +135,15 @@ def _cell_label(name: str) -> str:
     return f"{MODE_NAMES.get(mode, mode)} {ratio}"
 
 
-def _effects_table(effects: dict[str, dict[str, Any]]) -> list[str]:
+def complete(effect: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether a cell has every run the pre-registration asks for (generator seeds x
+    segmenter seeds, and every baseline seed): only then does it get a verdict."""
+    gens, segs = len(settings.get("gan_seeds", [0, 1])), len(settings.get("seg_seeds", [0, 1, 2]))
+    return len(effect["cell_miou"]) >= gens * segs and len(effect["baseline_miou"]) >= segs
+
+
+def _effects_table(effects: dict[str, dict[str, Any]],
+                   settings: dict[str, Any]) -> list[str]:
     lines = ["| arm | cell | runs | mIoU % (mean ± sd) | baseline % | effect [95 % interval] | "
              "Welch p | verdict |", "|---|---|---|---|---|---|---|---|"]
     for arm in ARMS:
@@ -148,7 +156,9 @@ def _effects_table(effects: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(f"| {arm} | {_cell_label(name)}{tag} | {len(cell)} | "
                          f"{cell.mean():.1f}{sd} | {base.mean():.1f}{bsd} | "
                          f"{e['effect']:+.2f} [{e['low']:+.2f}, {e['high']:+.2f}] | "
-                         f"{'–' if p is None else f'{p:.3f}'} | **{e['verdict']}** |")
+                         f"{'–' if p is None else f'{p:.3f}'} | "
+                         + (f"**{e['verdict']}** |" if complete(e, settings)
+                            else "interim: runs missing |"))
     return lines
 
 
@@ -216,6 +226,9 @@ def fewhomes_section(page: Path, data: Path, reps: int = 2000) -> list[str]:
                        if r.get("arm") == "homes" and r.get("mode") == "rgb"
                        and r.get("ratio") == 0.7})
         claim = primary["verdict"] if gate["reached"] else "no claim (regime not reached)"
+        if not complete(primary, settings):
+            claim = ("no verdict yet: the pre-registered rule waits for every run of the cell "
+                     "and of its baseline (interim numbers)")
         out += [f"Primary (homes arm, RGB at ratio 0.7, {len(primary['cell_miou'])} runs "
                 f"from {len(gens)} generator seeds, against {len(primary['baseline_miou'])} "
                 f"baseline runs): effect {primary['effect']:+.2f} mIoU points, 95 % interval "
@@ -223,7 +236,7 @@ def fewhomes_section(page: Path, data: Path, reps: int = 2000) -> list[str]:
                 f"{primary['test_homes']} test homes, generator seeds and segmenter seeds): "
                 f"**{claim}**.", ""]
     if any(effects.values()):
-        out += _effects_table(effects) + [""]
+        out += _effects_table(effects, settings) + [""]
         if plot_cells(effects, figs / "fewhomes_miou.png"):
             out += [f"![mIoU per cell]({rel}/fewhomes_miou.png)", ""]
     strips = sorted((folder / "samples").glob("homes_*.png")) \
