@@ -206,3 +206,42 @@ def test_realsense_parameter_file_is_valid(repo_root):
             assert key in params, f"{node}: {key} is not a parameter"
             assert type(value) is type(params[key].default), (node, key, value)
             assert params[key].validate(value) is None, (node, key, value)
+
+
+@pytest.mark.slow
+def test_a_decompression_bomb_on_the_colour_topic_is_refused(ros, segmenter_path):
+    """A 629-byte JPEG declaring 24000 x 24000: refused from its header, counted bad, with a
+    warning naming its size; the next good pair is labelled."""
+    import struct
+
+    _, client, start = ros
+    node = start("scmis_ros.label_node", {"segmenter": str(segmenter_path), "device": "cpu",
+                                          "diagnostics_period_s": 0.2},
+                 remaps={**REALSENSE, "labels": "/camera/labels"}, env=ONE_THREAD)
+    reliable = client.qos("reliable", 10)
+    pub_rgb = client.publisher(CompressedImage, REALSENSE["rgb"] + "/compressed", reliable)
+    pub_depth = client.publisher(CompressedImage, REALSENSE["depth"] + "/compressedDepth",
+                                 reliable)
+    raw = client.collect(Image, "/camera/labels", 10)
+    diag = client.diagnostics("label_node")
+    assert client.wait_for_node("label_node", 90), node.output()
+    rgb, depth = frame(1, 48, 64)
+    fmt, good = image_codecs.encode_image(rgb, "rgb8", "jpeg", quality=90)
+    bomb = bytearray(good)
+    i = 2
+    while bomb[i + 1] not in (0xC0, 0xC1, 0xC2):
+        i += 2 + struct.unpack(">H", bomb[i + 2:i + 4])[0]
+    bomb[i + 5:i + 9] = struct.pack(">HH", 24000, 24000)
+    dfmt, ddata = image_codecs.encode_depth_m(depth, "16UC1")
+
+    def send(t, data):
+        pub_rgb.publish(stamped(image_codecs.make_compressed(fmt, bytes(data), Header(),
+                                                             CompressedImage), t))
+        pub_depth.publish(stamped(image_codecs.make_compressed(dfmt, ddata, Header(),
+                                                               CompressedImage), t))
+
+    assert client.spin_until(lambda: diag and diag[-1]["bad"] >= 1, 60,
+                             every=lambda: send(3 * 10**9, bomb)), (node.output(), diag[-1:])
+    assert "24000x24000" in node.output() and node.alive() and not raw
+    assert client.spin_until(lambda: raw, 60, every=lambda: send(5 * 10**9, good)), \
+        node.output()

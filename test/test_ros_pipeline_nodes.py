@@ -280,3 +280,52 @@ def test_bag_record_writes_what_rooms_source_publishes(ros, tmp_path):
     assert info["topics"]["/rgb"]["count"] >= 3 and info["topics"]["/labels"]["count"] >= 3
     assert info["topics"]["/rgb"]["type"] == "sensor_msgs/msg/Image"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rec")] == []
+
+
+@pytest.mark.slow
+def test_mix_node_refuses_a_decompression_bomb_from_its_header(ros):
+    """A 629-byte JPEG declaring 24000 x 24000 on the colour input: dropped before decoding
+    with a warning naming its size, counted bad, the node alive and mixing the next group."""
+    import struct
+
+    _, client, start = ros
+    node = start("scmis_ros.mix_node", {"mode": "rgb", "ratio": 1.0, "tolerance_s": 0.01,
+                                        "transport": "compressed",
+                                        "diagnostics_period_s": 0.2})
+    status = client.diagnostics("mix_node")
+    names = ("rgb", "depth", "labels", "synth/rgb", "synth/depth")
+    pubs = {n: client.publisher(CompressedImage, f"{n}/compressedDepth" if "depth" in n
+                                else f"{n}/compressed", 20) for n in names}
+    out = client.collect(Image, "mixed/rgb", 20)
+    assert client.wait_for_node("mix_node", 60), node.output()
+    rgb = np.full((12, 16, 3), 90, np.uint8)
+    depth = np.full((12, 16), 2.0, np.float32)
+    labels = label_map(12, 16, seed=3)
+
+    def payload(name, bomb):
+        if "depth" in name:
+            return image_codecs.encode_compressed_depth(depth, "32FC1")
+        if name == "labels":
+            return image_codecs.encode_image(labels, "mono8", "png")
+        fmt, data = image_codecs.encode_image(rgb, "rgb8", "jpeg")
+        if bomb and name == "rgb":
+            data = bytearray(data)
+            i = 2
+            while data[i + 1] not in (0xC0, 0xC1, 0xC2):
+                i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+            data[i + 5:i + 9] = struct.pack(">HH", 24000, 24000)
+            data = bytes(data)
+        return fmt, data
+
+    def send(t_ns, bomb=False):
+        for name in names:
+            msg = image_codecs.make_compressed(*payload(name, bomb),
+                                               image(labels, "mono8", t_ns).header,
+                                               CompressedImage)
+            pubs[name].publish(msg)
+
+    assert client.spin_until(lambda: status and status[-1]["bad"] >= 1, 30,
+                             every=lambda: send(10 * 10**9, bomb=True)), node.output()
+    assert "24000x24000" in node.output() and node.alive()
+    assert client.spin_until(lambda: out, 30, every=lambda: send(20 * 10**9)), node.output()
+    assert node.stop() == 0
