@@ -161,3 +161,23 @@ def test_a_cell_gets_a_verdict_only_with_every_pre_registered_run():
     assert not complete({"cell_miou": [1.0], "baseline_miou": [1.0] * 3}, settings)
     assert not complete({"cell_miou": [1.0] * 6, "baseline_miou": [1.0] * 2}, settings)
     assert complete({"cell_miou": [1.0] * 6, "baseline_miou": [1.0] * 3}, settings)
+
+
+def test_collected_results_still_match_the_plan():
+    """The pre-registered grid continues across sessions (``--seed-from``): every collected
+    result must still have the spec the current code plans for its key. A new config field
+    (data or segment) changes every spec; then this fails, and the field needs a default
+    that leaves the specs of the running experiment alone."""
+    from pathlib import Path
+
+    from scmis_core.experiments.cli import _fewhomes_plan, build_parser
+
+    data = Path(__file__).resolve().parents[1] / "docs" / "results" / "data" / "fewhomes"
+    results = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))
+               if p.name not in ("experiment.json", "gate.json", "preregistration.json")]
+    if not results:
+        pytest.skip("no few-homes results collected")
+    plan = _fewhomes_plan(build_parser().parse_args(["fewhomes", "--stage", "grid"]))
+    specs = {s.key: s.identity() for s in plan.runs({})}
+    for result in results:
+        assert specs[result["key"]] == result["spec"], result["key"]
