@@ -239,8 +239,9 @@ def fewhomes_section(page: Path, data: Path, reps: int = 2000) -> list[str]:
         out += _effects_table(effects, settings) + [""]
         if plot_cells(effects, figs / "fewhomes_miou.png"):
             out += [f"![mIoU per cell]({rel}/fewhomes_miou.png)", ""]
-    strips = sorted((folder / "samples").glob("homes_*.png")) \
-        if (folder / "samples").is_dir() else []
+    strips = sorted((folder / "samples").glob("homes_*.png"),
+                    key=lambda p: (PRIMARY not in p.name, p.name)) \
+        if (folder / "samples").is_dir() else []  # the primary cell's first
     if strips:
         shutil.copyfile(strips[0], figs / "fewhomes_mix_strip.png")
         out += [f"One labelled frame of the homes arm and its mixed copies "
