@@ -54,6 +54,24 @@ def _intrinsics(camera: Any, height: int, width: int) -> tuple[float, float, flo
                           f"found shape {arr.shape}")
 
 
+def _checked(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any, stride: int
+             ) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float, float, float]]:
+    """The inputs of a cloud checked against each other: depth (H, W), rgb (H, W, 3) uint8
+    or None, stride >= 1; returns them with (fx, fy, cx, cy) at the depth's size."""
+    depth = np.asarray(depth_m)
+    if depth.ndim != 2 or 0 in depth.shape:
+        raise PointCloudError(f"depth: expected a non-empty (H, W) array, found {depth.shape}")
+    height, width = depth.shape
+    if rgb is not None:
+        rgb = np.asarray(rgb)
+        if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
+            raise PointCloudError(f"rgb: expected uint8 ({height}, {width}, 3) to match the "
+                                  f"depth, found {rgb.dtype} {rgb.shape}")
+    if int(stride) < 1:
+        raise PointCloudError(f"stride: expected >= 1, found {stride}")
+    return depth, rgb, _intrinsics(camera, height, width)
+
+
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 RGB -> (...) float32 whose bits are the uint32 0x00RRGGBB."""
     c = np.asarray(rgb).astype(np.uint32)
@@ -75,18 +93,7 @@ def depth_to_points(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any,
     K or (fx, fy, cx, cy) at the depth's size. ``rgb`` None gives white points. ``stride``
     keeps every stride-th pixel in both directions (lighter clouds).
     """
-    depth = np.asarray(depth_m)
-    if depth.ndim != 2 or 0 in depth.shape:
-        raise PointCloudError(f"depth: expected a non-empty (H, W) array, found {depth.shape}")
-    height, width = depth.shape
-    if rgb is not None:
-        rgb = np.asarray(rgb)
-        if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
-            raise PointCloudError(f"rgb: expected uint8 ({height}, {width}, 3) to match the "
-                                  f"depth, found {rgb.dtype} {rgb.shape}")
-    if int(stride) < 1:
-        raise PointCloudError(f"stride: expected >= 1, found {stride}")
-    fx, fy, cx, cy = _intrinsics(camera, height, width)
+    depth, rgb, (fx, fy, cx, cy) = _checked(depth_m, rgb, camera, stride)
     z = depth[::stride, ::stride].astype(np.float32)
     v, u = np.nonzero(np.isfinite(z) & (z > 0))
     zs = z[v, u]
@@ -109,20 +116,9 @@ def depth_to_organized(depth_m: np.ndarray, rgb: np.ndarray | None, camera: Any,
                        stride: int = 1) -> np.ndarray:
     """Depth + RGB + intrinsics -> (H', W') :data:`POINT_DTYPE`, one point per (strided)
     pixel, NaN coordinates where there is no valid depth (depth_image_proc's layout)."""
-    depth = np.asarray(depth_m)
-    if depth.ndim != 2 or 0 in depth.shape:
-        raise PointCloudError(f"depth: expected a non-empty (H, W) array, found {depth.shape}")
-    height, width = depth.shape
-    if rgb is not None:
-        rgb = np.asarray(rgb)
-        if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
-            raise PointCloudError(f"rgb: expected uint8 ({height}, {width}, 3) to match the "
-                                  f"depth, found {rgb.dtype} {rgb.shape}")
-    if int(stride) < 1:
-        raise PointCloudError(f"stride: expected >= 1, found {stride}")
-    fx, fy, cx, cy = _intrinsics(camera, height, width)
+    depth, rgb, (fx, fy, cx, cy) = _checked(depth_m, rgb, camera, stride)
     z = depth[::stride, ::stride].astype(np.float32)
-    v, u = np.mgrid[0:height:stride, 0:width:stride]
+    v, u = np.mgrid[0:depth.shape[0]:stride, 0:depth.shape[1]:stride]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         x = ((u - cx) * z / fx).astype(np.float32)
         y = ((v - cy) * z / fy).astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 from ..runtime import atomic_write_text
 from .fewhomes import ARMS, gate_verdict
 from .fewhomes_stats import arm_effects
-from .runner import result_problem
+from .runner import load_results
 from .table2 import MODE_NAMES
 
 FOLDER = "fewhomes"
@@ -53,16 +53,7 @@ def collect_fewhomes(exp: Path, data: Path) -> None:
 
 
 def _load(data: Path) -> dict[str, dict[str, Any]]:
-    out = {}
-    for path in sorted(data.glob("*.json")):
-        if path.name in ("experiment.json", "gate.json", "preregistration.json"):
-            continue
-        problem = result_problem(path)
-        if problem:
-            raise ValueError(f"result {path}: {problem}; remove it (and collect the run "
-                             "again) to rebuild the page")
-        out[path.stem] = json.loads(path.read_text())
-    return out
+    return load_results(data, skip=("experiment.json", "gate.json", "preregistration.json"))
 
 
 def _plt():

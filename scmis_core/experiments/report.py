@@ -25,7 +25,7 @@ import numpy as np
 from ..runtime import atomic_write_text
 from .fewhomes_page import collect_fewhomes, fewhomes_section
 from .measure import PerImage
-from .runner import result_problem
+from .runner import load_results
 from .table1 import ROW_BY_NAME, ROWS
 from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, comparisons,
                      gan_results, judge_line, regimes, seg_results, table1_claims,
@@ -33,16 +33,7 @@ from .tables import (MIN_GAIN, MODE_NAMES, PAPER_TABLE2_BASE, baseline_check, co
 
 
 def _load_results(folder: Path) -> dict[str, dict[str, Any]]:
-    out = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        if path.name in ("experiment.json", "comparisons.json"):
-            continue
-        problem = result_problem(path)
-        if problem:
-            raise ValueError(f"result {path}: {problem}; remove it (and collect the run "
-                             "again) to rebuild the page")
-        out[path.stem] = json.loads(path.read_text())
-    return out
+    return load_results(folder, skip=("experiment.json", "comparisons.json"))
 
 
 def collect(exp: Path, data: Path, reps: int = 1000) -> None:

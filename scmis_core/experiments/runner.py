@@ -79,6 +79,21 @@ def result_problem(path: Path) -> str:
     return ""
 
 
+def load_results(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """key -> result of every result file in ``folder`` (collected copies; files named in
+    ``skip`` are not results); a damaged one raises ValueError naming it."""
+    out = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name in skip:
+            continue
+        problem = result_problem(path)
+        if problem:
+            raise ValueError(f"result {path}: {problem}; remove it (and collect the run "
+                             "again) to rebuild the page")
+        out[path.stem] = json.loads(path.read_text())
+    return out
+
+
 class SpecMismatch(ValueError):
     """A finished run was made with other settings than the ones asked for now."""
 
