@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ..cli import CliError, OneLineArgumentParser, entry_point
 from ..runtime import atomic_write_text
 from .common import format_listing
-from .runner import Runner, RunSpec, code_commit, machine_info, worker_main
+from .runner import Runner, RunSpec, code_commit, machine_info, prepare_out, worker_main
 
 #: Table 2 presets: name -> (data overrides, segment overrides, driver defaults). The
 #: overrides apply after the --config file and before the command line's overrides and
@@ -358,7 +358,6 @@ def _record(out: Path, entry: dict[str, Any], planned: list[RunSpec],
 def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
          summary_fn=None) -> int:
     from .runner import Runner as _Runner
-    from .runner import _prepare_out
 
     finished: dict[str, Any] = {}
     if args.out and (Path(args.out) / "results").is_dir():
@@ -383,7 +382,7 @@ def _run(plan, args, argv: list[str], settings: dict[str, Any] | None,
              shlex.join(argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
              "seconds": 0.0, "commit": code_commit(), "machine": machine_info(),
              "summary": "interrupted (or still running)"}
-    _prepare_out(out, specs)  # before anything is written there
+    prepare_out(out, specs)  # before anything is written there
     _record(out, entry, specs + [], settings)
     runner = Runner(plan, out, jobs=args.jobs, budget_min=args.budget_min,
                     device=args.device, progress=args.progress,
@@ -437,11 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_from and not args.dry_run:
             from .fewhomes import seed_from_collected
 
-            from .runner import _prepare_out
-
             if not args.out:
                 raise CliError("--seed-from: expected --out too")
-            _prepare_out(Path(args.out), plan.runs({}))  # new, empty or this driver's
+            prepare_out(Path(args.out), plan.runs({}))  # new, empty or this driver's
             copied = seed_from_collected(Path(args.seed_from), Path(args.out))
             print(f"seeded {args.out} with {len(copied)} collected results")
         return _run(plan, args, argv, plan.settings(),

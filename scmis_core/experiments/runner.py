@@ -236,7 +236,7 @@ class RunnerReport:
         return "\n".join(lines)
 
 
-def _prepare_out(out: Path, specs: list[RunSpec]) -> None:
+def prepare_out(out: Path, specs: list[RunSpec]) -> None:
     """``out`` must be new, empty or an earlier driver's (resumed), and must not be, hold or
     lie inside an input of the runs (checkpoints, data roots): scmis_core.output_dirs."""
     from ..output_dirs import prepare_output_dir
@@ -335,7 +335,7 @@ class Runner:
                 if key in by_key:
                     self.check_same(by_key[key], result)
             if first:
-                _prepare_out(self.out, specs)
+                prepare_out(self.out, specs)
                 report.skipped = [s.key for s in specs if s.key in finished]
                 report.not_run = [s for s in specs if s.skip_reason]
                 first = False
