@@ -63,11 +63,8 @@ def default_weights_path() -> Path:
 
 
 def _sha1(path: Path) -> str:
-    digest = hashlib.sha1()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 def legacy_bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
